@@ -49,6 +49,6 @@ inline constexpr int max_timer_handshakes = static_cast<int>(rekey_attempt_time 
 /// Bitmap of 8192 bits kept in 64-bit blocks; one block is always being recycled, so 8128 counters
 /// behind the newest are accepted (RFC 6479's scheme, the size wireguard-go and the kernel use).
 inline constexpr std::size_t replay_bitmap_bits = 8192;
-inline constexpr std::size_t replay_window = replay_bitmap_bits - 64;
+inline constexpr std::size_t replay_window_size = replay_bitmap_bits - 64;
 
 }  // namespace firebreak::wireguard

@@ -1,0 +1,19 @@
+// firebreak: one binary, one subcommand per role. Thin: parse the command line, hand over, exit.
+#include <CLI/CLI.hpp>
+
+#include "apps/tunnel_command.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Firebreak: zero-trust access with connections that close actively."};
+  app.require_subcommand(1);
+  auto tunnel = firebreak::apps::add_tunnel_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // CLI11 prints help (exit 0) or the error; usage errors exit 2 like config errors.
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  if (app.got_subcommand("tunnel")) return firebreak::apps::run_tunnel(*tunnel);
+  return 2;
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what Firebreak needs to build, test, benchmark and demo, from Debian's packages only.
+#   deploy/install-deps.sh               install everything missing
+#   deploy/install-deps.sh --check       exit 1 (and list them) when something is missing
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
+  libcaf-dev libnice-dev libssl-dev libspdlog-dev doctest-dev libcli11-dev nlohmann-json3-dev
+  libinih-dev libnl-route-3-dev libbenchmark-dev
+  # tests, demo and benchmarks: network namespaces, the interop peer, traffic
+  iproute2 nftables iputils-ping procps socat iperf3 wireguard-go wireguard-tools
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [[ ${1:-} == --check ]]; then
+  if ((${#missing[@]})); then echo "missing Debian packages: ${missing[*]}"; exit 1; fi
+  exit 0
+fi
+((${#missing[@]})) || exit 0
+
+echo "Installing Debian packages: ${missing[*]}"
+if [[ $(id -u) -ne 0 ]]; then
+  sudo=sudo
+  command -v sudo >/dev/null || { echo "run as root (or install sudo) to install: ${missing[*]}" >&2; exit 1; }
+else
+  sudo=
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"

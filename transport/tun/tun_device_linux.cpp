@@ -1,0 +1,74 @@
+#include "transport/tun/tun_device_linux.hpp"
+
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace firebreak::tun {
+
+tun_device tun_device::open(const std::string& name, std::error_code& ec, std::string& why) {
+  tun_device dev;
+  if (name.empty() || name.size() >= IFNAMSIZ) {
+    ec = std::make_error_code(std::errc::invalid_argument);
+    why = "interface name '" + name + "' must be 1 to " + std::to_string(IFNAMSIZ - 1) + " characters";
+    return dev;
+  }
+  dev.fd_ = ::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (dev.fd_ < 0) {
+    ec = std::error_code(errno, std::system_category());
+    why = errno == ENOENT ? "/dev/net/tun does not exist: load the tun module or give the container the device"
+          : errno == EACCES || errno == EPERM ? "cannot open /dev/net/tun: run as root or grant CAP_NET_ADMIN"
+                                              : "cannot open /dev/net/tun: " + ec.message();
+    return dev;
+  }
+  ifreq ifr{};
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  if (::ioctl(dev.fd_, TUNSETIFF, &ifr) < 0) {
+    ec = std::error_code(errno, std::system_category());
+    why = errno == EPERM ? "cannot create TUN interface '" + name + "': CAP_NET_ADMIN is required"
+          : errno == EBUSY ? "TUN interface '" + name + "' is in use by another process"
+                           : "cannot create TUN interface '" + name + "': " + ec.message();
+    return dev;
+  }
+  dev.name_ = ifr.ifr_name;
+  dev.ifindex_ = static_cast<int>(::if_nametoindex(dev.name_.c_str()));
+  return dev;
+}
+
+tun_device::tun_device(tun_device&& other) noexcept
+    : fd_(other.fd_), ifindex_(other.ifindex_), name_(std::move(other.name_)) {
+  other.fd_ = -1;
+}
+
+tun_device& tun_device::operator=(tun_device&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = other.fd_;
+    ifindex_ = other.ifindex_;
+    name_ = std::move(other.name_);
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+tun_device::~tun_device() {
+  if (fd_ >= 0) ::close(fd_);  // a non-persistent TUN interface disappears with its last descriptor
+}
+
+long tun_device::read(std::span<std::uint8_t> buf) {
+  ssize_t n = ::read(fd_, buf.data(), buf.size());
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+  return n;
+}
+
+bool tun_device::write(std::span<const std::uint8_t> packet) {
+  return ::write(fd_, packet.data(), packet.size()) == static_cast<ssize_t>(packet.size());
+}
+
+}  // namespace firebreak::tun

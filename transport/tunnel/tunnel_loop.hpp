@@ -1,0 +1,52 @@
+// A WireGuard interface in one process: the sans-IO engine between a TUN device and a UDP socket, in one
+// epoll loop. It owns no policy: the caller builds the engine's device and says when to stop.
+//
+//   TUN ──read──> encapsulate ──> UDP batch (sendmmsg)      packets are read straight into the send
+//   UDP ──recvmmsg──> decapsulate ──> TUN write             batch and sealed in place: no extra copy
+//   deadline ──> handle_timeout ──> poll_transmit ──> UDP
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+
+#include <spdlog/logger.h>
+
+#include "transport/tun/tun_device_linux.hpp"
+#include "transport/udp/udp_socket_linux.hpp"
+#include "transport/wireguard/device.hpp"
+
+namespace firebreak::tunnel {
+
+/// The clock the loop hands to the engine: monotonic for timers, wall for handshake timestamps.
+wireguard::instant clock_now();
+
+class tunnel_loop {
+ public:
+  tunnel_loop(tun::tun_device tun, udp::udp_socket socket, wireguard::device& engine,
+              std::shared_ptr<spdlog::logger> log);
+  ~tunnel_loop();
+
+  /// Runs until stop() or a SIGTERM/SIGINT; SIGUSR1 logs the status of every peer. Returns the signal
+  /// that stopped it (0 for stop()).
+  int run();
+  void stop() { stopping_ = true; }
+  void log_status(wireguard::instant now) const;
+
+ private:
+  void read_tunnel(wireguard::instant now);
+  void read_network(wireguard::instant now);
+  void send_transmits();
+
+  tun::tun_device tun_;
+  udp::udp_socket socket_;
+  wireguard::device& engine_;
+  std::shared_ptr<spdlog::logger> log_;
+  int epoll_fd_ = -1;
+  int signal_fd_ = -1;
+  std::atomic<bool> stopping_{false};
+  std::vector<std::uint8_t> open_buffer_;
+  std::uint64_t tun_write_errors_ = 0;
+};
+
+}  // namespace firebreak::tunnel
