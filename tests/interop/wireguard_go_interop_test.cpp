@@ -1,0 +1,255 @@
+// Our tunnel against wireguard-go, the reference userspace implementation, over a veth between two
+// network namespaces. Needs root; skips (with a message) where namespaces cannot be made.
+//
+//   10.99.0.1/24  [left ns] ====== veth ====== [right ns]  10.99.0.2/24      (UDP, port 51820)
+//   10.100.0.1/24 tunnel ------------------------- tunnel  10.100.0.2/24
+//
+// The initiator sits on the left with Endpoint and PersistentKeepalive; the responder on the right
+// has no Endpoint and learns it from the handshake.
+//
+// The firebreak cases take the binary from the FIREBREAK_BINARY environment variable, else from
+// the FIREBREAK_BINARY compile definition (set once apps/ builds the firebreak target); with
+// neither they are skipped.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <regex>
+#include <string>
+
+#include "tests/interop/netns.hpp"
+#include "tests/interop/peers.hpp"
+
+namespace {
+
+using namespace firebreak::test::netns;
+using namespace firebreak::test::peers;
+
+std::string firebreak_binary() {
+  if (const char* env = std::getenv("FIREBREAK_BINARY"); env != nullptr && *env != '\0') return env;
+#ifdef FIREBREAK_BINARY
+  return FIREBREAK_BINARY;
+#else
+  return {};
+#endif
+}
+
+const bool no_firebreak_binary = firebreak_binary().empty();
+
+/// Why this machine cannot run the test; empty when it can.
+std::string skip_reason() {
+  if (auto reason = require_root_and_netns(); !reason.empty()) return reason;
+  remove_stale_leftovers();
+  return {};
+}
+
+/// The two namespaces, the veth between them, keys for both sides and a scratch folder.
+/// Declared before the peers, so it is torn down after them.
+struct topology {
+  temp_directory dir;
+  network_namespace left;
+  network_namespace right;
+  veth_link wire{left, "10.99.0.1/24", right, "10.99.0.2/24"};
+  keypair left_keys = generate_keypair();
+  keypair right_keys = generate_keypair();
+  std::string psk = generate_preshared_key();
+
+  static constexpr std::uint16_t port = 51820;
+
+  /// The left side initiates: it knows the right side's endpoint and keeps the session alive.
+  [[nodiscard]] tunnel_settings left_settings() const {
+    tunnel_settings s;
+    s.private_key = left_keys.private_key;
+    s.listen_port = port;
+    s.address = "10.100.0.1/24";
+    s.peer_public_key = right_keys.public_key;
+    s.preshared_key = psk;
+    s.endpoint = wire.address_b() + ":" + std::to_string(port);
+    s.allowed_ips = "10.100.0.2/32";
+    s.persistent_keepalive = 25;
+    return s;
+  }
+
+  /// The right side responds: no Endpoint, no keepalive.
+  [[nodiscard]] tunnel_settings right_settings() const {
+    tunnel_settings s;
+    s.private_key = right_keys.private_key;
+    s.listen_port = port;
+    s.address = "10.100.0.2/24";
+    s.peer_public_key = left_keys.public_key;
+    s.preshared_key = psk;
+    s.allowed_ips = "10.100.0.1/32";
+    return s;
+  }
+};
+
+/// Pings once a second until a reply comes back: the first handshake is done.
+bool tunnel_comes_up(const network_namespace& from, const std::string& to) {
+  return wait_until([&] { return run(from, "ping -c 1 -W 1 " + to, 5s).ok(); }, 20s, 100ms);
+}
+
+struct ping_stats {
+  int transmitted = -1;
+  int received = -1;
+  std::string output;
+};
+
+/// `ping -c COUNT -i 0.002 -q`; a lost reply is waited for at most 2 s.
+ping_stats ping(const network_namespace& from, const std::string& to, int count) {
+  ping_stats stats;
+  auto r = run(from, "ping -c " + std::to_string(count) + " -i 0.002 -W 2 -q " + to, 120s);
+  stats.output = r.output;
+  static const std::regex summary(R"((\d+) packets transmitted, (\d+) received)");
+  std::smatch m;
+  if (std::regex_search(r.output, m, summary)) {
+    stats.transmitted = std::stoi(m[1].str());
+    stats.received = std::stoi(m[2].str());
+  }
+  return stats;
+}
+
+std::string sha256_of(const std::filesystem::path& file) {
+  auto r = run_host("sha256sum -- '" + file.string() + "'", 120s);
+  return r.ok() ? r.output.substr(0, r.output.find(' ')) : "sha256sum failed: " + r.output;
+}
+
+/// Serves `file` with socat in `sender` on `sender_address`, receives it with socat in `receiver`,
+/// and checks that what arrived has the same SHA-256 as what was sent.
+void check_transfer(const topology& t, const network_namespace& sender, const std::string& sender_address,
+                    const network_namespace& receiver, const std::filesystem::path& file,
+                    const std::string& expected_sha256) {
+  const std::string port = "7001";
+  const auto received = t.dir / "received.bin";
+  process server(sender,
+                 {"socat", "-u", "FILE:" + file.string(),
+                  "TCP-LISTEN:" + port + ",bind=" + sender_address + ",reuseaddr"},
+                 t.dir / ("socat-server-" + sender.name() + ".log"));
+  const bool listening = wait_until(
+      [&] { return !server.alive() || !run(sender, "ss -Hltn 'sport = :" + port + "'", 5s).output.empty(); },
+      10s);
+  INFO("socat server log: " << server.log());
+  REQUIRE(listening);
+  REQUIRE(server.alive());
+
+  auto client = run(receiver,
+                    "socat -u TCP:" + sender_address + ":" + port +
+                        ",connect-timeout=10 OPEN:" + received.string() + ",creat,trunc",
+                    180s);
+  INFO("socat client output: " << client.output);
+  CHECK_FALSE(client.timed_out);
+  CHECK(client.exit_code == 0);
+  CHECK(wait_until([&] { return !server.alive(); }, 10s));
+  CHECK(server.terminate() == 0);
+  CHECK(sha256_of(received) == expected_sha256);
+  std::filesystem::remove(received);
+}
+
+/// A file of random bytes and its SHA-256.
+struct payload {
+  std::filesystem::path path;
+  std::string sha256;
+};
+
+payload make_payload(const topology& t, const std::string& size) {
+  payload p{t.dir / ("payload-" + size + ".bin"), {}};
+  auto r = run_host("head -c " + size + " /dev/urandom > '" + p.path.string() + "'", 60s);
+  REQUIRE_MESSAGE(r.ok(), r.output);
+  p.sha256 = sha256_of(p.path);
+  return p;
+}
+
+/// The assertions every pairing must pass: pings without loss, then the payload both ways.
+void check_tunnel(const topology& t, int ping_count, const std::string& payload_size) {
+  REQUIRE(tunnel_comes_up(t.left, "10.100.0.2"));
+
+  auto stats = ping(t.left, "10.100.0.2", ping_count);
+  INFO("ping output: " << stats.output);
+  CHECK(stats.transmitted == ping_count);
+  CHECK(stats.received == ping_count);
+  CHECK(stats.output.find(" 0% packet loss") != std::string::npos);
+
+  const auto data = make_payload(t, payload_size);
+  check_transfer(t, t.left, "10.100.0.1", t.right, data.path, data.sha256);   // left -> right
+  check_transfer(t, t.right, "10.100.0.2", t.left, data.path, data.sha256);   // right -> left
+}
+
+std::string missing_interop_tools() {
+  return missing_tools({"wireguard-go", "wg", "ping", "socat", "ss", "sha256sum", "head"});
+}
+
+}  // namespace
+
+TEST_CASE("wireguard-go to wireguard-go") {
+  if (auto reason = skip_reason(); !reason.empty()) {
+    MESSAGE("skipped: " << reason);
+    return;
+  }
+  REQUIRE_MESSAGE(missing_interop_tools().empty(), missing_interop_tools());
+
+  topology t;
+  // The responder first: a handshake initiation that finds it not yet up waits 5 s for a retry.
+  wireguard_go_peer responder(t.right, unique_interface_name("wgr"), t.right_settings(), t.dir);
+  wireguard_go_peer initiator(t.left, unique_interface_name("wgi"), t.left_settings(), t.dir);
+  INFO("initiator (wireguard-go) log: " << initiator.log());
+  INFO("responder (wireguard-go) log: " << responder.log());
+
+  check_tunnel(t, 100, "10M");
+  CHECK(responder.latest_handshake() > 0);
+  CHECK(responder.peer_endpoint() == t.wire.address_a() + ":51820");
+  CHECK(initiator.alive());
+  CHECK(responder.alive());
+  // Both shut down cleanly on SIGTERM.
+  CHECK(initiator.daemon().terminate() == 0);
+  CHECK(responder.daemon().terminate() == 0);
+}
+
+TEST_CASE("our engine initiates to wireguard-go" * doctest::skip(no_firebreak_binary)) {
+  if (auto reason = skip_reason(); !reason.empty()) {
+    MESSAGE("skipped: " << reason);
+    return;
+  }
+  REQUIRE_MESSAGE(missing_interop_tools().empty(), missing_interop_tools());
+  const auto binary = firebreak_binary();
+  REQUIRE_MESSAGE(std::filesystem::exists(binary), "firebreak binary not found at " << binary);
+
+  topology t;
+  wireguard_go_peer responder(t.right, unique_interface_name("wgr"), t.right_settings(), t.dir);
+  firebreak_peer initiator(t.left, binary, unique_interface_name("fbi"), t.left_settings(), t.dir);
+  INFO("initiator (firebreak) log: " << initiator.log());
+  INFO("responder (wireguard-go) log: " << responder.log());
+
+  check_tunnel(t, 1000, "100M");
+  CHECK(responder.latest_handshake() > 0);
+  // wireguard-go learned our endpoint from the handshake: we sent from our ListenPort.
+  CHECK(responder.peer_endpoint() == t.wire.address_a() + ":51820");
+  CHECK(initiator.alive());
+  CHECK(responder.alive());
+  // Both shut down cleanly on SIGTERM.
+  CHECK(initiator.daemon().terminate() == 0);
+  CHECK(responder.daemon().terminate() == 0);
+}
+
+TEST_CASE("wireguard-go initiates to our engine" * doctest::skip(no_firebreak_binary)) {
+  if (auto reason = skip_reason(); !reason.empty()) {
+    MESSAGE("skipped: " << reason);
+    return;
+  }
+  REQUIRE_MESSAGE(missing_interop_tools().empty(), missing_interop_tools());
+  const auto binary = firebreak_binary();
+  REQUIRE_MESSAGE(std::filesystem::exists(binary), "firebreak binary not found at " << binary);
+
+  topology t;
+  firebreak_peer responder(t.right, binary, unique_interface_name("fbr"), t.right_settings(), t.dir);
+  wireguard_go_peer initiator(t.left, unique_interface_name("wgi"), t.left_settings(), t.dir);
+  INFO("initiator (wireguard-go) log: " << initiator.log());
+  INFO("responder (firebreak) log: " << responder.log());
+
+  check_tunnel(t, 1000, "100M");
+  // wireguard-go completed a handshake with us (it, not we, initiated).
+  CHECK(initiator.latest_handshake() > 0);
+  CHECK(initiator.alive());
+  CHECK(responder.alive());
+  // Both shut down cleanly on SIGTERM.
+  CHECK(initiator.daemon().terminate() == 0);
+  CHECK(responder.daemon().terminate() == 0);
+}
