@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "tests/unit/wireguard_harness.hpp"
+#include "transport/wireguard/keypair.hpp"
 #include "transport/wireguard/rate_limiter.hpp"
 #include "transport/wireguard/replay_window.hpp"
 
@@ -391,4 +392,46 @@ TEST_CASE("the per-source rate limiter allows a burst of 5 then 20 per second") 
   // Idle sources are forgotten.
   limiter.allow(src, t + 5s);
   CHECK(limiter.tracked_sources() == 1);
+}
+
+TEST_CASE("a keypair stops sending at REJECT_AFTER_MESSAGES and at REJECT_AFTER_TIME") {
+  symmetric_key k1, k2;
+  k1.bytes.fill(1);
+  k2.bytes.fill(2);
+  keypair kp(k1, k2, 1, 2, mono_time{0}, true);
+  CHECK(kp.can_send(mono_time{0}));
+  kp.next_counter = reject_after_messages - 1;
+  CHECK(kp.can_send(mono_time{0}));
+  kp.next_counter = reject_after_messages;
+  CHECK_FALSE(kp.can_send(mono_time{0}));
+  kp.next_counter = 0;
+  CHECK(kp.can_send(reject_after_time - 1ns));
+  CHECK_FALSE(kp.can_send(reject_after_time));
+  CHECK(kp.can_receive(reject_after_time - 1ns));
+  CHECK_FALSE(kp.can_receive(reject_after_time));
+  CHECK(rekey_after_messages < reject_after_messages);
+}
+
+TEST_CASE("the cookie secret rotates every 120 s, so a cookie from before the rotation earns a new one") {
+  network net;
+  net.add({192, 168, 1, 1});  // A
+  net.add({192, 168, 1, 2});  // B, under load
+  net.add({192, 168, 1, 3});  // C, whose handshake makes B draw its first cookie secret at t=0
+  net.connect(0, 1, true, false);
+  net.connect(2, 1, true, false);
+  auto& b = *net.nodes[1]->dev;
+  b.force_under_load(true);
+  // Responses to A are lost, so A keeps retrying with its cookie.
+  wiretap tap(net, [](const wire_datagram& d) { return !(is_type(d, message_type::handshake_response) && d.dst == endpoint::ipv4({192, 168, 1, 1}, 51820)); });
+  net.send(2, ipv4_packet(net.tunnel_addr(2), net.tunnel_addr(1)));
+  net.pump();
+  CHECK(b.dropped(drop_reason::cookie_required) == 1);
+  net.advance(100s);
+  net.send(0, ipv4_packet(net.tunnel_addr(0), net.tunnel_addr(1)));
+  net.pump();
+  CHECK(b.dropped(drop_reason::cookie_required) == 2);  // A's first try, no cookie yet
+  net.advance(12s);  // A's retries carry mac2 from a cookie of the current secret: accepted
+  CHECK(b.dropped(drop_reason::cookie_required) == 2);
+  net.advance(10s);  // B's secret rotated at 120 s: A's cookie is 12 s old but from the old secret
+  CHECK(b.dropped(drop_reason::cookie_required) >= 3);
 }
