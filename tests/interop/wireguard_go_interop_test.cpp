@@ -177,14 +177,35 @@ std::string missing_interop_tools() {
   return missing_tools({"wireguard-go", "wg", "ping", "socat", "ss", "sha256sum", "head"});
 }
 
+/// False (with the reason as a message) where network namespaces cannot be used; tools must exist.
+bool ready_to_run() {
+  if (auto reason = skip_reason(); !reason.empty()) {
+    MESSAGE("skipped: " << reason);
+    return false;
+  }
+  REQUIRE_MESSAGE(missing_interop_tools().empty(), missing_interop_tools());
+  return true;
+}
+
+std::filesystem::path existing_firebreak_binary() {
+  auto binary = firebreak_binary();
+  REQUIRE_MESSAGE(std::filesystem::exists(binary), "firebreak binary not found at " << binary);
+  return binary;
+}
+
+/// Both daemons survived the traffic and exit 0 on SIGTERM.
+template <typename Initiator, typename Responder>
+void check_clean_shutdown(Initiator& initiator, Responder& responder) {
+  CHECK(initiator.alive());
+  CHECK(responder.alive());
+  CHECK(initiator.daemon().terminate() == 0);
+  CHECK(responder.daemon().terminate() == 0);
+}
+
 }  // namespace
 
 TEST_CASE("wireguard-go to wireguard-go") {
-  if (auto reason = skip_reason(); !reason.empty()) {
-    MESSAGE("skipped: " << reason);
-    return;
-  }
-  REQUIRE_MESSAGE(missing_interop_tools().empty(), missing_interop_tools());
+  if (!ready_to_run()) return;
 
   topology t;
   // The responder first: a handshake initiation that finds it not yet up waits 5 s for a retry.
@@ -196,21 +217,12 @@ TEST_CASE("wireguard-go to wireguard-go") {
   check_tunnel(t, 100, "10M");
   CHECK(responder.latest_handshake() > 0);
   CHECK(responder.peer_endpoint() == t.wire.address_a() + ":51820");
-  CHECK(initiator.alive());
-  CHECK(responder.alive());
-  // Both shut down cleanly on SIGTERM.
-  CHECK(initiator.daemon().terminate() == 0);
-  CHECK(responder.daemon().terminate() == 0);
+  check_clean_shutdown(initiator, responder);
 }
 
 TEST_CASE("our engine initiates to wireguard-go" * doctest::skip(no_firebreak_binary)) {
-  if (auto reason = skip_reason(); !reason.empty()) {
-    MESSAGE("skipped: " << reason);
-    return;
-  }
-  REQUIRE_MESSAGE(missing_interop_tools().empty(), missing_interop_tools());
-  const auto binary = firebreak_binary();
-  REQUIRE_MESSAGE(std::filesystem::exists(binary), "firebreak binary not found at " << binary);
+  if (!ready_to_run()) return;
+  const auto binary = existing_firebreak_binary();
 
   topology t;
   wireguard_go_peer responder(t.right, unique_interface_name("wgr"), t.right_settings(), t.dir);
@@ -222,21 +234,12 @@ TEST_CASE("our engine initiates to wireguard-go" * doctest::skip(no_firebreak_bi
   CHECK(responder.latest_handshake() > 0);
   // wireguard-go learned our endpoint from the handshake: we sent from our ListenPort.
   CHECK(responder.peer_endpoint() == t.wire.address_a() + ":51820");
-  CHECK(initiator.alive());
-  CHECK(responder.alive());
-  // Both shut down cleanly on SIGTERM.
-  CHECK(initiator.daemon().terminate() == 0);
-  CHECK(responder.daemon().terminate() == 0);
+  check_clean_shutdown(initiator, responder);
 }
 
 TEST_CASE("wireguard-go initiates to our engine" * doctest::skip(no_firebreak_binary)) {
-  if (auto reason = skip_reason(); !reason.empty()) {
-    MESSAGE("skipped: " << reason);
-    return;
-  }
-  REQUIRE_MESSAGE(missing_interop_tools().empty(), missing_interop_tools());
-  const auto binary = firebreak_binary();
-  REQUIRE_MESSAGE(std::filesystem::exists(binary), "firebreak binary not found at " << binary);
+  if (!ready_to_run()) return;
+  const auto binary = existing_firebreak_binary();
 
   topology t;
   firebreak_peer responder(t.right, binary, unique_interface_name("fbr"), t.right_settings(), t.dir);
@@ -247,9 +250,5 @@ TEST_CASE("wireguard-go initiates to our engine" * doctest::skip(no_firebreak_bi
   check_tunnel(t, 1000, "100M");
   // wireguard-go completed a handshake with us (it, not we, initiated).
   CHECK(initiator.latest_handshake() > 0);
-  CHECK(initiator.alive());
-  CHECK(responder.alive());
-  // Both shut down cleanly on SIGTERM.
-  CHECK(initiator.daemon().terminate() == 0);
-  CHECK(responder.daemon().terminate() == 0);
+  check_clean_shutdown(initiator, responder);
 }
