@@ -435,3 +435,48 @@ TEST_CASE("the cookie secret rotates every 120 s, so a cookie from before the ro
   net.advance(10s);  // B's secret rotated at 120 s: A's cookie is 12 s old but from the old secret
   CHECK(b.dropped(drop_reason::cookie_required) >= 3);
 }
+
+TEST_CASE("handshakes that cross (both sides initiate at once) still give a working session") {
+  network net;
+  net.add({192, 168, 1, 1});
+  net.add({192, 168, 1, 2});
+  net.connect(0, 1, true, true);
+  // Both send before either hears the other: two initiations cross on the wire.
+  CHECK(net.send(0, ipv4_packet(net.tunnel_addr(0), net.tunnel_addr(1))).what == verdict::staged);
+  CHECK(net.send(1, ipv4_packet(net.tunnel_addr(1), net.tunnel_addr(0))).what == verdict::staged);
+  net.pump();
+  for (int i = 0; i < 20; ++i) {
+    net.send(0, ipv4_packet(net.tunnel_addr(0), net.tunnel_addr(1)));
+    net.send(1, ipv4_packet(net.tunnel_addr(1), net.tunnel_addr(0)));
+    net.pump();
+    net.advance(1s);
+  }
+  CHECK(net.nodes[0]->delivered.size() >= 20);
+  CHECK(net.nodes[1]->delivered.size() >= 20);
+  CHECK(net.nodes[0]->dev->dropped(drop_reason::unknown_receiver) == 0);
+}
+
+TEST_CASE("a forged handshake response does not spoil the handshake in progress") {
+  network net;
+  net.add({192, 168, 1, 1});
+  net.add({192, 168, 1, 2});
+  net.connect(0, 1, true, false);
+  net.send(0, ipv4_packet(net.tunnel_addr(0), net.tunnel_addr(1)));
+  net.collect();
+  REQUIRE(net.in_flight.size() == 1);
+  auto initiation = net.in_flight[0];
+  net.in_flight.clear();
+  // The attacker saw the initiation: it knows A's index, and mac1 needs only A's public key.
+  std::vector<std::uint8_t> forged(handshake_response_size, 0x5a);
+  forged[0] = 2, forged[1] = forged[2] = forged[3] = 0;
+  std::copy(initiation.bytes.begin() + 4, initiation.bytes.begin() + 8, forged.begin() + 8);
+  auto key = hash({reinterpret_cast<const std::uint8_t*>(label_mac1), 8}, net.nodes[0]->dev->local_public_key());
+  auto m1 = mac(key, std::span(forged).first(forged.size() - 32));
+  std::copy(m1.begin(), m1.end(), forged.end() - 32);
+  auto r = net.deliver({1, net.nodes[1]->addr, net.nodes[0]->addr, forged});
+  CHECK(r.why == drop_reason::handshake_failed);
+  // The genuine exchange still completes.
+  net.in_flight.push_back(initiation);
+  net.pump();
+  CHECK(net.nodes[1]->delivered.size() == 1);
+}

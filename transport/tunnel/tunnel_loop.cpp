@@ -34,7 +34,8 @@ tunnel_loop::tunnel_loop(tun::tun_device tun, udp::udp_socket socket, wireguard:
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.fd = fd;
-    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) < 0)
+      throw std::runtime_error(std::string("epoll_ctl: ") + std::strerror(errno));
   }
 }
 
@@ -50,7 +51,13 @@ void tunnel_loop::read_tunnel(wireguard::instant now) {
     // Read the packet where its ciphertext will go: the engine seals it in place.
     auto body = slot.subspan(wireguard::transport_header_size, slot.size() - wireguard::transport_overhead - 16);
     long n = tun_.read(body);
-    if (n <= 0) break;
+    if (n < 0) {
+      // The interface went down or was deleted under us: count it, say so now and then, carry on.
+      if (tun_read_errors_++ % 1000 == 0)
+        log_->warn("reading from {} failed: {} ({} time(s))", tun_.name(), std::strerror(errno), tun_read_errors_);
+      break;
+    }
+    if (n == 0) break;
     auto r = engine_.encapsulate(body.first(static_cast<std::size_t>(n)), now, slot);
     if (r.what == wireguard::verdict::to_network) socket_.commit_slot(r.bytes.size(), r.to);
   }
@@ -81,7 +88,7 @@ void tunnel_loop::send_transmits() {
 int tunnel_loop::run() {
   log_->info("interface {} is up; listening on UDP port {}", tun_.name(), socket_.local_port());
   std::array<epoll_event, 8> events;
-  while (!stopping_) {
+  for (;;) {
     auto now = clock_now();
     int timeout_ms = -1;
     if (auto d = engine_.poll_timeout()) {
@@ -119,12 +126,11 @@ int tunnel_loop::run() {
     }
     send_transmits();
   }
-  return 0;
 }
 
 void tunnel_loop::log_status(wireguard::instant now) const {
-  log_->info("interface {}: UDP port {}, {} TUN write error(s), {} UDP send error(s)", tun_.name(),
-             socket_.local_port(), tun_write_errors_, socket_.send_errors());
+  log_->info("interface {}: UDP port {}, {} TUN read error(s), {} TUN write error(s), {} UDP send error(s)",
+             tun_.name(), socket_.local_port(), tun_read_errors_, tun_write_errors_, socket_.send_errors());
   for (auto id : engine_.peers()) {
     auto s = engine_.status(id);
     if (!s) continue;

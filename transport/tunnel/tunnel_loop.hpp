@@ -6,7 +6,6 @@
 //   deadline ──> handle_timeout ──> poll_transmit ──> UDP
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <memory>
 
@@ -27,10 +26,9 @@ class tunnel_loop {
               std::shared_ptr<spdlog::logger> log);
   ~tunnel_loop();
 
-  /// Runs until stop() or a SIGTERM/SIGINT; SIGUSR1 logs the status of every peer. Returns the signal
-  /// that stopped it (0 for stop()).
+  /// Runs until SIGTERM or SIGINT, and returns that signal (-1 when epoll fails); SIGUSR1 logs the
+  /// status of every peer.
   int run();
-  void stop() { stopping_ = true; }
   void log_status(wireguard::instant now) const;
 
  private:
@@ -44,8 +42,8 @@ class tunnel_loop {
   std::shared_ptr<spdlog::logger> log_;
   int epoll_fd_ = -1;
   int signal_fd_ = -1;
-  std::atomic<bool> stopping_{false};
   std::vector<std::uint8_t> open_buffer_;
+  std::uint64_t tun_read_errors_ = 0;
   std::uint64_t tun_write_errors_ = 0;
 };
 

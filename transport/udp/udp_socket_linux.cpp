@@ -136,14 +136,17 @@ void udp_socket::queue(std::span<const std::uint8_t> bytes, const wireguard::end
 
 void udp_socket::flush() {
   std::size_t sent = 0;
+  bool waited = false;
   while (sent < tx_count_) {
     int n = ::sendmmsg(fd_, tx_msgs_.data() + sent, static_cast<unsigned>(tx_count_ - sent), 0);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        // A full socket buffer: wait briefly for room rather than lose what TCP would resend anyway.
+      if ((errno == EAGAIN || errno == EWOULDBLOCK) && !waited) {
+        // A full socket buffer: wait once, briefly, for room rather than lose what TCP would resend
+        // anyway; never long enough to stall receiving, timers and signals behind it.
+        waited = true;
         pollfd p{fd_, POLLOUT, 0};
-        if (::poll(&p, 1, 100) > 0) continue;
+        if (::poll(&p, 1, 20) > 0) continue;
       }
       // An unreachable destination or a buffer that stays full: that datagram is lost, as UDP may
       // lose it anyway; WireGuard's timers recover.

@@ -77,16 +77,24 @@ bool aead_once(const symmetric_key& key, const std::uint8_t* nonce12, bool encry
   return aead_run(ctx.p, encrypt, nonce12, in, ad, out);
 }
 
-hash32 mac_run(EVP_MAC* alg, bytes_view key, bytes_view data, OSSL_PARAM* params, std::size_t outlen) {
-  hash32 out{};
+// Writes the MAC straight into the caller's memory (a secret<> where it is key material), so no
+// unwiped copy of a derived key is left behind on the stack.
+void mac_run(EVP_MAC* alg, bytes_view key, bytes_view data, OSSL_PARAM* params, std::uint8_t* out,
+             std::size_t outlen) {
   EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(alg);
   std::size_t written = 0;
   bool ok = ctx && EVP_MAC_init(ctx, key.data(), key.size(), params) == 1 &&
             EVP_MAC_update(ctx, data.data(), data.size()) == 1 &&
-            EVP_MAC_final(ctx, out.data(), &written, out.size()) == 1 && written == outlen;
+            EVP_MAC_final(ctx, out, &written, outlen) == 1 && written == outlen;
   EVP_MAC_CTX_free(ctx);
   if (!ok) throw std::runtime_error("OpenSSL MAC computation failed");
-  return out;
+}
+
+void hmac_into(bytes_view key, bytes_view data, std::uint8_t* out) {
+  char digest[] = "BLAKE2S-256";
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                         OSSL_PARAM_construct_end()};
+  mac_run(algo().hmac, key, data, params, out, hash_size);
 }
 
 }  // namespace
@@ -154,35 +162,33 @@ hash32 hash(bytes_view a, bytes_view b) {
 mac16 mac(bytes_view key, bytes_view data) {
   std::size_t size = mac_size;
   OSSL_PARAM params[] = {OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size), OSSL_PARAM_construct_end()};
-  auto full = mac_run(algo().blake2smac, key, data, params, mac_size);
   mac16 out{};
-  std::memcpy(out.data(), full.data(), out.size());
+  mac_run(algo().blake2smac, key, data, params, out.data(), out.size());
   return out;
 }
 
 hash32 hmac(bytes_view key, bytes_view data) {
-  char digest[] = "BLAKE2S-256";
-  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-                         OSSL_PARAM_construct_end()};
-  return mac_run(algo().hmac, key, data, params, hash_size);
+  hash32 out{};
+  hmac_into(key, data, out.data());
+  return out;
 }
 
 void kdf(bytes_view key, bytes_view input, secret<32>* t1, secret<32>* t2, secret<32>* t3) {
   secret<32> t0;
-  t0.bytes = hmac(key, input);
+  hmac_into(key, input, t0.data());
+  // The chaining key may be one of the outputs: read `key` only before writing them.
   std::uint8_t one = 1;
-  t1->bytes = hmac(t0.bytes, {&one, 1});
+  hmac_into(t0.bytes, {&one, 1}, t1->data());
   if (!t2) return;
-  std::uint8_t buf[33];
-  std::memcpy(buf, t1->data(), 32);
-  buf[32] = 2;
-  t2->bytes = hmac(t0.bytes, buf);
+  secret<33> buf;
+  std::memcpy(buf.data(), t1->data(), 32);
+  buf.bytes[32] = 2;
+  hmac_into(t0.bytes, buf.bytes, t2->data());
   if (t3) {
-    std::memcpy(buf, t2->data(), 32);
-    buf[32] = 3;
-    t3->bytes = hmac(t0.bytes, buf);
+    std::memcpy(buf.data(), t2->data(), 32);
+    buf.bytes[32] = 3;
+    hmac_into(t0.bytes, buf.bytes, t3->data());
   }
-  OPENSSL_cleanse(buf, sizeof buf);
 }
 
 // ---- ChaCha20-Poly1305 -------------------------------------------------------------------------

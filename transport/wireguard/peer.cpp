@@ -43,8 +43,10 @@ void peer::update_config(peer_context& ctx, peer_config cfg, instant now) {
 
 // ---- timer hooks -------------------------------------------------------------------------------------
 
-void peer::data_sent(instant now) {
-  timers_.arm_if_idle(timer::new_handshake, now.mono + keepalive_timeout + rekey_timeout);
+void peer::data_sent(peer_context& ctx, instant now) {
+  // Jittered, so two peers that both stopped hearing each other do not start crossing handshakes at once.
+  if (!timers_.armed(timer::new_handshake))
+    timers_.arm(timer::new_handshake, now.mono + keepalive_timeout + rekey_timeout + jitter(ctx.rng));
 }
 
 void peer::data_received(instant now) {
@@ -144,8 +146,11 @@ bool peer::initiation_too_soon(instant now) const {
 std::optional<drop_reason> peer::on_response(peer_context& ctx, const handshake_response& msg,
                                              const endpoint& from, instant now) {
   if (!handshake_ || handshake_->local_index != msg.receiver()) return drop_reason::unexpected_response;
-  if (!read_response(handshake_->hs, msg)) return drop_reason::handshake_failed;
-  auto [i2r, r2i] = handshake_->hs.split();
+  // Work on a copy: a forged response (the index is public, mac1 needs only our public key) must not
+  // spoil the handshake the genuine response will complete.
+  auto hs = handshake_->hs;
+  if (!read_response(hs, msg)) return drop_reason::handshake_failed;
+  auto [i2r, r2i] = hs.split();
   const std::uint32_t index = handshake_->local_index;
   handshake_.reset();  // the index now belongs to the keypair
   endpoint_ = from;
@@ -169,18 +174,24 @@ void peer::on_cookie_reply(const cookie_reply& msg, instant now, drop_reason& wh
 }
 
 void peer::install_keypair(peer_context& ctx, std::unique_ptr<keypair> kp, bool as_initiator, instant now) {
+  auto release = [&](std::unique_ptr<keypair>& slot) {
+    if (slot) ctx.indices.release(slot->local_index);
+    slot.reset();
+  };
   if (as_initiator) {
-    // The initiator uses new keys at once: current moves to previous; a `next` from a crossing
-    // handshake is abandoned.
+    // The initiator uses new keys at once. When handshakes crossed, the keys we offered as responder
+    // (`next`) may be what the other side now sends with: keep them as `previous`, as wireguard-go does.
+    release(previous_);
     if (next_) {
-      ctx.indices.release(next_->local_index);
-      next_.reset();
+      release(current_);
+      previous_ = std::move(next_);
+    } else {
+      previous_ = std::move(current_);
     }
-    if (previous_) ctx.indices.release(previous_->local_index);
-    previous_ = std::move(current_);
     current_ = std::move(kp);
   } else {
-    if (next_) ctx.indices.release(next_->local_index);
+    release(next_);
+    release(previous_);
     next_ = std::move(kp);
   }
   session_derived(now);
@@ -245,12 +256,13 @@ std::size_t peer::seal(peer_context& ctx, bytes_view packet, instant now, bytes_
     return 0;
   }
   tx_bytes_ += n;
-  if (!packet.empty()) data_sent(now);
+  if (!packet.empty()) data_sent(ctx, now);
   any_authenticated_sent(now);
   authenticated_traversal(now);
-  // Keep the key fresh: the initiator of a session renews it before it gets old.
-  if (current_->initiator &&
-      (current_->next_counter >= rekey_after_messages || now.mono - current_->created >= rekey_after_time))
+  // Keep the key fresh: either side renews keys that sealed too many messages; the initiator of a
+  // session also renews it before it gets old.
+  if (current_->next_counter >= rekey_after_messages ||
+      (current_->initiator && now.mono - current_->created >= rekey_after_time))
     initiate(ctx, now, false);
   return n;
 }
@@ -366,6 +378,7 @@ void peer::handle_timeout(peer_context& ctx, instant now) {
       if (handshake_) ctx.indices.release(handshake_->local_index);
       handshake_.reset();
       attempts_started_.reset();
+      timers_.disarm(timer::send_keepalive);
       timers_.arm_if_idle(timer::zero_key_material, now.mono + wipe_after_time);
     } else {
       initiate(ctx, now, true);

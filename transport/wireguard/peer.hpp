@@ -118,7 +118,7 @@ class peer {
   std::size_t seal_with(peer_context& ctx, keypair& kp, bytes_view packet, bytes_out out);
 
   // Timer hooks, named after protocol events (wireguard-go's timers.go).
-  void data_sent(instant now);                   // after a non-keepalive transport packet is sent
+  void data_sent(peer_context& ctx, instant now);  // after a non-keepalive transport packet is sent
   void data_received(instant now);               // after an authenticated non-keepalive packet arrives
   void any_authenticated_sent(instant now);      // after any authenticated packet is sent
   void any_authenticated_received(instant now);  // after any authenticated packet arrives
