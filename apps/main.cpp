@@ -1,12 +1,16 @@
 // firebreak: one binary, one subcommand per role. Thin: parse the command line, hand over, exit.
 #include <CLI/CLI.hpp>
 
+#include "apps/admin_command.hpp"
+#include "apps/portal_command.hpp"
 #include "apps/tunnel_command.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"Firebreak: zero-trust access with connections that close actively."};
   app.require_subcommand(1);
   auto tunnel = firebreak::apps::add_tunnel_command(app);
+  auto admin = firebreak::apps::add_admin_command(app);
+  auto portal = firebreak::apps::add_portal_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -15,5 +19,7 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   if (app.got_subcommand("tunnel")) return firebreak::apps::run_tunnel(*tunnel);
+  if (app.got_subcommand("admin")) return firebreak::apps::run_admin(*admin);
+  if (app.got_subcommand("portal")) return firebreak::apps::run_portal(*portal);
   return 2;
 }

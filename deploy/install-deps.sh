@@ -19,6 +19,10 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Test tooling: the official phoenix JavaScript client runs under Node (npm packages, tests only). A Node
+# that already brings its own npm (as some distributions' builds do) is kept; otherwise Debian's.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 
 if [[ ${1:-} == --check ]]; then
   if ((${#missing[@]})); then echo "missing Debian packages: ${missing[*]}"; exit 1; fi

@@ -1,0 +1,194 @@
+#include "actors/portal/session.hpp"
+#include "actors/portal/logger.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "messages/phoenix_frame.hpp"
+#include "messages/portal_events.hpp"
+
+namespace firebreak::portal {
+
+using namespace messages;
+using clock = std::chrono::steady_clock;
+
+namespace {
+
+using session = caf::stateful_actor<session_state>;
+
+// WebSocket close codes: 1000 normal, 1007 data the endpoint cannot accept, 1008 policy violation.
+constexpr std::uint16_t close_normal = 1000;
+constexpr std::uint16_t close_bad_data = 1007;
+constexpr std::uint16_t close_policy = 1008;
+
+std::string_view topic_of(peer_kind kind) { return kind == peer_kind::gateway ? "gateway" : "client"; }
+
+void send_frame(session* self, const frame& f) { self->state.port->send(self->state.socket, serialize(f)); }
+
+void reply_error(session* self, const frame& request, const std::string& reason) {
+  send_frame(self, messages::reply_error(request, {{"reason", reason}}));
+}
+
+/// Ends the session: the socket closes with `reason`, the actor quits, presence sees it go.
+void end(session* self, std::uint16_t code, const std::string& reason) {
+  // A close reason is at most 123 bytes on the wire.
+  self->state.port->close(self->state.socket, code, reason.substr(0, 120));
+  self->quit();
+}
+
+bool take_flow_token(session* self) {
+  auto& st = self->state;
+  const auto now = clock::now();
+  const double elapsed = std::chrono::duration<double>(now - st.flow_tokens_at).count();
+  st.flow_tokens = std::min(st.settings.create_flow_burst, st.flow_tokens + elapsed * st.settings.create_flow_per_second);
+  st.flow_tokens_at = now;
+  if (st.flow_tokens < 1) return false;
+  st.flow_tokens -= 1;
+  return true;
+}
+
+void join(session* self, const frame& f) {
+  auto& st = self->state;
+  if (f.topic != topic_of(st.who.kind)) {
+    // Phoenix's own answer for a topic no channel serves; a client token cannot join "gateway".
+    reply_error(self, f, "unmatched topic");
+    return;
+  }
+  if (st.join_ref) {
+    reply_error(self, f, "already joined");
+    return;
+  }
+  st.join_ref = f.join_ref ? *f.join_ref : std::string{};
+  send_frame(self, reply_ok(f));
+  self->send(st.peers.presence, session_joined{st.who, self});
+  self->request(st.peers.store, std::chrono::seconds(10), join_data_atom::value, st.who)
+      .then([=](const std::string& init_payload) { self->send(self, push{"init", init_payload}); },
+            [=](const caf::error& err) {
+              portal_logger()->warn("[{} {}] cannot build init: {}", topic_of(self->state.who.kind),
+                                          self->state.who.id, self->system().render(err));
+              end(self, close_normal, "the portal could not load this peer's state; reconnect");
+            });
+}
+
+void client_event(session* self, const frame& f) {
+  auto& st = self->state;
+  auto event = decode_event<client_topic::to_portal>(f.event, f.payload);
+  if (!event) {
+    reply_error(self, f, event.error->message);
+    return;
+  }
+  std::visit(
+      [&](const auto& e) {
+        using T = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<T, client_topic::create_flow>) {
+          if (!take_flow_token(self)) {
+            reply_error(self, f, "rate_limited: too many create_flow requests; retry later");
+            return;
+          }
+          send_frame(self, reply_ok(f));
+          self->send(st.peers.coordinator, flow_request{st.who.id, e.resource_id, e.connected_gateway_ids, self});
+        } else {
+          constexpr bool invalidated = std::is_same_v<T, client_topic::broadcast_invalidated_ice_candidates>;
+          send_frame(self, reply_ok(f));
+          self->send(st.peers.coordinator,
+                     candidates_relay{peer_kind::client, st.who.id, e.gateway_ids, e.candidates, invalidated});
+        }
+      },
+      *event.value);
+}
+
+void gateway_event(session* self, const frame& f) {
+  auto& st = self->state;
+  auto event = decode_event<gateway_topic::to_portal>(f.event, f.payload);
+  if (!event) {
+    reply_error(self, f, event.error->message);
+    return;
+  }
+  std::visit(
+      [&](const auto& e) {
+        using T = std::decay_t<decltype(e)>;
+        send_frame(self, reply_ok(f));
+        if constexpr (std::is_same_v<T, gateway_topic::flow_authorized>) {
+          self->send(st.peers.coordinator, messages::flow_authorized{st.who.id, e.ref});
+        } else {
+          constexpr bool invalidated = std::is_same_v<T, gateway_topic::broadcast_invalidated_ice_candidates>;
+          self->send(st.peers.coordinator,
+                     candidates_relay{peer_kind::gateway, st.who.id, e.client_ids, e.candidates, invalidated});
+        }
+      },
+      *event.value);
+}
+
+void on_text(session* self, const std::string& text) {
+  auto& st = self->state;
+  auto parsed = parse_frame(text, st.settings.max_frame_bytes);
+  if (!parsed) {
+    // Without a well-formed frame there is no ref to reply to: close, saying why.
+    end(self, close_bad_data, parsed.error->message);
+    return;
+  }
+  const frame& f = *parsed;
+  if (is_heartbeat(f)) {
+    st.last_heartbeat = clock::now();
+    send_frame(self, reply_ok(f));
+    return;
+  }
+  if (f.event == phx_join) {
+    join(self, f);
+    return;
+  }
+  if (f.topic == phoenix_topic || f.topic != topic_of(st.who.kind)) {
+    reply_error(self, f, "unmatched topic");
+    return;
+  }
+  if (!st.join_ref) {
+    reply_error(self, f, "join the channel first");
+    return;
+  }
+  if (f.event == phx_leave) {
+    send_frame(self, reply_ok(f));
+    end(self, close_normal, "left");
+    return;
+  }
+  if (st.who.kind == peer_kind::client)
+    client_event(self, f);
+  else
+    gateway_event(self, f);
+}
+
+}  // namespace
+
+caf::behavior session_actor(session* self, std::uint64_t socket, identity who, std::shared_ptr<socket_port> port,
+                            session_peers peers, session_settings settings) {
+  auto& st = self->state;
+  st.socket = socket;
+  st.who = std::move(who);
+  st.port = std::move(port);
+  st.peers = std::move(peers);
+  st.settings = settings;
+  st.last_heartbeat = clock::now();
+  st.flow_tokens = settings.create_flow_burst;
+  st.flow_tokens_at = st.last_heartbeat;
+  self->delayed_send(self, settings.heartbeat_timeout / 4, tick_atom::value);
+  return {
+      [=](const socket_text& in) { on_text(self, in.text); },
+      [=](const push& out) {
+        if (!self->state.join_ref) return;  // nothing is pushed before the join
+        send_frame(self, push_frame(std::string(topic_of(self->state.who.kind)), out.event,
+                                        nlohmann::json::parse(out.payload, nullptr, false), self->state.join_ref));
+      },
+      [=](const close_session& c) { end(self, close_policy, c.reason); },
+      [=](const socket_closed&) { self->quit(); },
+      [=](tick_atom) {
+        auto& s = self->state;
+        if (clock::now() - s.last_heartbeat > s.settings.heartbeat_timeout) {
+          portal_logger()->info("[{} {}] no heartbeat for {} ms: closing", topic_of(s.who.kind), s.who.id,
+                                      s.settings.heartbeat_timeout.count());
+          end(self, close_policy, "heartbeat timeout");
+          return;
+        }
+        self->delayed_send(self, s.settings.heartbeat_timeout / 4, tick_atom::value);
+      },
+  };
+}
+
+}  // namespace firebreak::portal

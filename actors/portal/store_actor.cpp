@@ -1,0 +1,194 @@
+#include "actors/portal/store_actor.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "actors/portal/admin_api.hpp"
+#include "messages/portal_events.hpp"
+
+namespace firebreak::portal {
+
+using namespace messages;
+
+std::int64_t unix_ms_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::vector<nlohmann::json> relays_json(const store_settings& settings, const std::string& peer_id,
+                                        std::int64_t now_unix) {
+  std::vector<nlohmann::json> out;
+  for (const auto& r : settings.relays) {
+    relay v;
+    v.id = r.id;
+    v.addr = r.addr;
+    auto creds = mint_turn_credentials(r.secret, peer_id, now_unix, settings.relay_credential_lifetime);
+    v.username = creds.username;
+    v.password = creds.password;
+    v.expires_at = creds.expires_at;
+    out.push_back(to_json(v));
+  }
+  return out;
+}
+
+namespace {
+
+using store_self = caf::stateful_actor<store_state>;
+
+resource_description describe(const resource& r) {
+  resource_description d;
+  d.id = r.id;
+  d.name = r.name;
+  d.address = r.address;
+  d.site_id = r.site_id;
+  for (const auto& f : r.filters) {
+    filter out;
+    out.protocol = f.protocol == "udp" ? filter_protocol::udp : f.protocol == "icmp" ? filter_protocol::icmp
+                                                                                     : filter_protocol::tcp;
+    if (out.protocol != filter_protocol::icmp) {
+      out.port_range_start = static_cast<std::uint16_t>(f.port_start);
+      out.port_range_end = static_cast<std::uint16_t>(f.port_end);
+    }
+    d.filters.push_back(out);
+  }
+  return d;
+}
+
+std::optional<std::int64_t> to_seconds(const std::optional<std::int64_t>& ms) {
+  if (!ms) return std::nullopt;
+  return *ms / 1000;
+}
+
+caf::error failure(const store_error& e) { return caf::make_error(caf::sec::runtime_error, e.message); }
+
+caf::result<std::string> join_data(store_self* self, const identity& who) {
+  auto& db = *self->state.db;
+  const auto now = unix_ms_now();
+  nlohmann::json payload;
+  if (who.kind == peer_kind::client) {
+    auto c = db.get_client(who.id);
+    if (!c) return failure(c.error());
+    auto resources = db.resources_for_client(who.id, now);
+    if (!resources) return failure(resources.error());
+    client_topic::init init;
+    init.interface = {c->ipv4, c->ipv6};
+    for (const auto& r : *resources) init.resources.push_back(describe(r));
+    payload = to_json(init);
+  } else {
+    auto g = db.get_gateway(who.id);
+    if (!g) return failure(g.error());
+    auto flows = db.list_flows();
+    if (!flows) return failure(flows.error());
+    gateway_topic::init init;
+    init.interface = {g->ipv4, g->ipv6};
+    for (const auto& f : *flows)
+      if (f.gateway_id == who.id) init.authorizations.push_back({f.client_id, f.resource_id, to_seconds(f.expires_at_ms)});
+    payload = to_json(init);
+  }
+  payload["relays"] = relays_json(self->state.settings, who.id, now / 1000);
+  return payload.dump();
+}
+
+caf::result<flow_context> context_for(store_self* self, const std::string& client_id, const std::string& resource_id) {
+  auto& db = *self->state.db;
+  flow_context ctx;
+  if (auto c = db.get_client(client_id)) ctx.client = *c;
+  auto r = db.get_resource(resource_id);
+  if (!r) {
+    if (r.error().code == error_code::not_found) return ctx;
+    return failure(r.error());
+  }
+  ctx.resource = *r;
+  auto policies = db.list_policies();
+  auto memberships = db.list_memberships();
+  auto gateways = db.list_gateways();
+  auto flows = db.list_flows();
+  if (!policies || !memberships || !gateways || !flows) return caf::make_error(caf::sec::runtime_error, "store read failed");
+  for (auto& p : *policies)
+    if (p.resource_id == resource_id) ctx.policies.push_back(p);
+  for (auto& m : *memberships)
+    if (ctx.client && m.user_id == ctx.client->user_id) ctx.memberships.push_back(m);
+  for (auto& g : *gateways)
+    if (g.site_id == r->site_id) ctx.site_gateways.push_back(g);
+  for (auto& f : *flows) ++ctx.gateway_load[f.gateway_id];
+  return ctx;
+}
+
+}  // namespace
+
+caf::actor spawn_store_actor(caf::actor_system& sys, store opened, std::shared_ptr<wireguard::random_source> rng,
+                             store_settings settings) {
+  auto shared_db = std::make_shared<store>(std::move(opened));
+  return sys.spawn([shared_db, rng, settings](store_self* self) mutable -> caf::behavior {
+    // The actor's state owns the store (and the randomness it draws from) from here on.
+    self->state.db = std::make_unique<store>(std::move(*shared_db));
+    self->state.rng = rng;
+    self->state.settings = std::move(settings);
+    return {
+        [=](set_coordinator_atom, const caf::actor& coordinator) { self->state.coordinator = coordinator; },
+        [=](authenticate_atom, peer_kind kind, const std::string& token,
+            const std::string& public_key) -> caf::result<identity> {
+          auto& db = *self->state.db;
+          identity who;
+          who.kind = kind;
+          if (kind == peer_kind::client) {
+            auto c = db.authenticate_client(token);
+            if (!c) return failure(c.error());
+            if (!public_key.empty() && c->public_key != public_key) {
+              auto updated = db.set_client_public_key(c->id, public_key);
+              if (!updated) return failure(updated.error());
+            }
+            who.id = c->id;
+            who.name = c->name;
+          } else {
+            auto g = db.authenticate_gateway(token);
+            if (!g) return failure(g.error());
+            if (!public_key.empty() && g->public_key != public_key) {
+              auto updated = db.set_gateway_public_key(g->id, public_key);
+              if (!updated) return failure(updated.error());
+            }
+            who.id = g->id;
+            who.site_id = g->site_id;
+            who.name = g->name;
+          }
+          return who;
+        },
+        [=](join_data_atom, const identity& who) { return join_data(self, who); },
+        [=](flow_context_atom, const std::string& client_id, const std::string& resource_id) {
+          return context_for(self, client_id, resource_id);
+        },
+        [=](record_atom, const flow_record& rec) -> caf::result<bool> {
+          auto f = self->state.db->record_flow(rec.flow, unix_ms_now());
+          if (!f) return failure(f.error());
+          return true;
+        },
+        [=](reevaluate_atom) -> caf::result<flow_change_list> {
+          auto changes = self->state.db->reevaluate_flows(unix_ms_now());
+          if (!changes) return failure(changes.error());
+          return flow_change_list{std::move(*changes)};
+        },
+        [=](flows_atom) -> caf::result<flow_list> {
+          auto flows = self->state.db->list_flows();
+          if (!flows) return failure(flows.error());
+          return flow_list{std::move(*flows)};
+        },
+        [=](next_expiry_atom) -> caf::result<std::int64_t> {
+          auto at = self->state.db->next_policy_expiry(unix_ms_now());
+          if (!at) return failure(at.error());
+          return at->value_or(0);
+        },
+        [=](admin_auth_atom, const std::string& token) {
+          return static_cast<bool>(self->state.db->authenticate_admin(token));
+        },
+        [=](const admin_request& request) {
+          flow_changes changes;
+          bool touched_access = false;
+          auto response = handle_admin(*self->state.db, request, unix_ms_now(), changes, touched_access);
+          if ((!changes.empty() || touched_access) && self->state.coordinator)
+            self->send(self->state.coordinator, flow_change_list{std::move(changes)}, touched_access);
+          return response;
+        },
+    };
+  });
+}
+
+}  // namespace firebreak::portal
