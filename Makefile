@@ -20,11 +20,13 @@ test: build
 
 demo: build
 	@deploy/demo/tunnel_demo.sh $(BUILD)/apps/firebreak
+	@deploy/demo/portal_demo.sh $(BUILD)/apps/firebreak
 
 # Speed: our tunnel beside wireguard-go in the same run, and seal+open beside raw OpenSSL.
 bench: build
 	@$(BUILD)/tests/bench_seal_open
 	@tests/bench/tunnel_bench.sh $(BUILD)/apps/firebreak
+	@tests/bench/portal_bench.sh $(BUILD)/apps/firebreak
 
 # The unit tests under AddressSanitizer and UndefinedBehaviorSanitizer.
 sanitize: deps

@@ -207,10 +207,21 @@ void announce(coordinator* self, const flow_change_list& list) {
       self->request(self->state.presence, store_timeout, session_atom::value, peer_kind::client, f.client_id)
           .then([=](const caf::actor& client_session) {
             push_to(self, client_session, resource_deleted::event, to_json(resource_deleted{f.resource_id}));
+            // A client that may no longer connect at all is disconnected, not just told.
+            if (client_session &&
+                (change.reason == revoke_reason::client_disabled || change.reason == revoke_reason::client_deleted))
+              self->send(client_session, close_session{"this client was disabled or deleted by an administrator"});
           });
+      if (change.reason == revoke_reason::gateway_deleted)
+        self->request(self->state.presence, store_timeout, session_atom::value, peer_kind::gateway, f.gateway_id)
+            .then([=](const caf::actor& gateway_session) {
+              if (gateway_session) self->send(gateway_session, close_session{"this gateway was deleted by an administrator"});
+            });
     }
   }
   if (!list.changes.empty()) rebuild_links(self);
+  // Clients without a live flow may have gained or lost resources too: each session compares.
+  self->send(self->state.presence, refresh_atom::value);
 }
 
 /// Arms the timer for the earliest policy expiry, so a grant ends on time without anyone asking.

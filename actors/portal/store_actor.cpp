@@ -176,6 +176,13 @@ caf::actor spawn_store_actor(caf::actor_system& sys, store opened, std::shared_p
           if (!at) return failure(at.error());
           return at->value_or(0);
         },
+        [=](resources_atom, const std::string& client_id) -> caf::result<std::string> {
+          auto resources = self->state.db->resources_for_client(client_id, unix_ms_now());
+          if (!resources) return failure(resources.error());
+          nlohmann::json list = nlohmann::json::array();
+          for (const auto& r : *resources) list.push_back(to_json(describe(r)));
+          return list.dump();
+        },
         [=](admin_auth_atom, const std::string& token) {
           return static_cast<bool>(self->state.db->authenticate_admin(token));
         },
@@ -183,7 +190,9 @@ caf::actor spawn_store_actor(caf::actor_system& sys, store opened, std::shared_p
           flow_changes changes;
           bool touched_access = false;
           auto response = handle_admin(*self->state.db, request, unix_ms_now(), changes, touched_access);
-          if ((!changes.empty() || touched_access) && self->state.coordinator)
+          // Any successful change may have moved access: the coordinator tells gateways and clients.
+          const bool changed = request.method != "GET" && response.status < 300;
+          if ((changed || !changes.empty()) && self->state.coordinator)
             self->send(self->state.coordinator, flow_change_list{std::move(changes)}, touched_access);
           return response;
         },
