@@ -220,8 +220,11 @@ void announce(coordinator* self, const flow_change_list& list) {
     }
   }
   if (!list.changes.empty()) rebuild_links(self);
-  // Clients without a live flow may have gained or lost resources too: each session compares.
-  self->send(self->state.presence, refresh_atom::value);
+}
+
+/// Access widened (a policy, resource or membership was added): each client session compares what it
+/// told its client with the store. Losses reach clients as resource_deleted with the revoke itself.
+void refresh_clients(coordinator* self) { self->send(self->state.presence, refresh_atom::value);
 }
 
 /// Arms the timer for the earliest policy expiry, so a grant ends on time without anyone asking.
@@ -261,8 +264,9 @@ caf::behavior flow_coordinator(coordinator* self, caf::actor store, caf::actor p
         self->state.pending.erase(it);
         fail(self, req, flow_failure_reason::offline);
       },
-      [=](const flow_change_list& list, bool) {
+      [=](const flow_change_list& list, bool touched_access) {
         announce(self, list);
+        if (touched_access) refresh_clients(self);
         arm_expiry_timer(self);
       },
       [=](next_expiry_atom) { arm_expiry_timer(self); },

@@ -98,18 +98,24 @@ caf::result<flow_context> context_for(store_self* self, const std::string& clien
     return failure(r.error());
   }
   ctx.resource = *r;
-  auto policies = db.list_policies();
-  auto memberships = db.list_memberships();
-  auto gateways = db.list_gateways();
-  auto flows = db.list_flows();
-  if (!policies || !memberships || !gateways || !flows) return caf::make_error(caf::sec::runtime_error, "store read failed");
-  for (auto& p : *policies)
+  auto& cache = self->state.cache;
+  if (!cache) {
+    auto policies = db.list_policies();
+    auto memberships = db.list_memberships();
+    auto gateways = db.list_gateways();
+    auto flows = db.list_flows();
+    if (!policies || !memberships || !gateways || !flows)
+      return caf::make_error(caf::sec::runtime_error, "store read failed");
+    cache = access_cache{std::move(*policies), std::move(*memberships), std::move(*gateways), {}};
+    for (const auto& f : *flows) ++cache->gateway_load[f.gateway_id];
+  }
+  for (const auto& p : cache->policies)
     if (p.resource_id == resource_id) ctx.policies.push_back(p);
-  for (auto& m : *memberships)
+  for (const auto& m : cache->memberships)
     if (ctx.client && m.user_id == ctx.client->user_id) ctx.memberships.push_back(m);
-  for (auto& g : *gateways)
+  for (const auto& g : cache->gateways)
     if (g.site_id == r->site_id) ctx.site_gateways.push_back(g);
-  for (auto& f : *flows) ++ctx.gateway_load[f.gateway_id];
+  ctx.gateway_load = cache->gateway_load;
   return ctx;
 }
 
@@ -146,6 +152,7 @@ caf::actor spawn_store_actor(caf::actor_system& sys, store opened, std::shared_p
               auto updated = db.set_gateway_public_key(g->id, public_key);
               if (!updated) return failure(updated.error());
             }
+            self->state.cache.reset();  // the gateway's public key may be new
             who.id = g->id;
             who.site_id = g->site_id;
             who.name = g->name;
@@ -159,11 +166,13 @@ caf::actor spawn_store_actor(caf::actor_system& sys, store opened, std::shared_p
         [=](record_atom, const flow_record& rec) -> caf::result<bool> {
           auto f = self->state.db->record_flow(rec.flow, unix_ms_now());
           if (!f) return failure(f.error());
+          if (self->state.cache) ++self->state.cache->gateway_load[rec.flow.gateway_id];
           return true;
         },
         [=](reevaluate_atom) -> caf::result<flow_change_list> {
           auto changes = self->state.db->reevaluate_flows(unix_ms_now());
           if (!changes) return failure(changes.error());
+          if (!changes->empty()) self->state.cache.reset();
           return flow_change_list{std::move(*changes)};
         },
         [=](flows_atom) -> caf::result<flow_list> {
@@ -192,6 +201,7 @@ caf::actor spawn_store_actor(caf::actor_system& sys, store opened, std::shared_p
           auto response = handle_admin(*self->state.db, request, unix_ms_now(), changes, touched_access);
           // Any successful change may have moved access: the coordinator tells gateways and clients.
           const bool changed = request.method != "GET" && response.status < 300;
+          if (changed) self->state.cache.reset();
           if ((changed || !changes.empty()) && self->state.coordinator)
             self->send(self->state.coordinator, flow_change_list{std::move(changes)}, touched_access);
           return response;

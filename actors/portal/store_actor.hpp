@@ -74,8 +74,17 @@ struct store_settings {
   std::chrono::seconds relay_credential_lifetime{std::chrono::hours(24)};
 };
 
+/// What every create_flow reads, kept between admin changes so a flow costs no table scan.
+struct access_cache {
+  std::vector<portal::policy> policies;
+  std::vector<portal::membership> memberships;
+  std::vector<portal::gateway> gateways;
+  std::map<std::string, int> gateway_load;
+};
+
 struct store_state {
   std::unique_ptr<store> db;
+  std::optional<access_cache> cache;  // dropped on every change that could alter it
   std::shared_ptr<wireguard::random_source> rng;  // the store draws ids and tokens from it
   store_settings settings;
   caf::actor coordinator;

@@ -88,6 +88,10 @@ void listener::on_accepted(boost::system::error_code ec, tcp::socket socket) {
   if (stopped_) return;
   if (!ec) {
     backoff_ = std::chrono::milliseconds(50);
+    // Replies and pushes are small and often back to back (a phx_reply, then the push it led to):
+    // without TCP_NODELAY, Nagle and delayed ACKs hold the second one back ~40 ms.
+    boost::system::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
     on_accept_(std::move(socket));
     accept();
     return;
