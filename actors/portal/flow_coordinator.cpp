@@ -79,6 +79,7 @@ void authorize_on(coordinator* self, const flow_request& req, std::shared_ptr<fl
   p.policy_id = d.policy_id;
   p.expires_at_ms = d.expires_at_ms;
   p.gateway = chosen;
+  p.gateway_session = gateway_session;
   p.client_session = req.client_session;
   wireguard::secret<32> psk;
   st.rng->fill(psk.bytes);
@@ -109,6 +110,9 @@ void authorize_on(coordinator* self, const flow_request& req, std::shared_ptr<fl
   }
   msg.expires_at = to_seconds(d.expires_at_ms);
   st.pending.emplace(ref, std::move(p));
+  // Presence may not have seen this session end yet; watching it closes that gap (a session already
+  // gone is reported at once).
+  self->monitor(gateway_session);
   push_to(self, gateway_session, authorize_flow::event, to_json(msg));
   self->delayed_send(self, st.settings.authorize_timeout, timeout_atom::value, ref);
   log()->info("authorize_flow {} sent to gateway {} for client {} and resource {}", ref, chosen.id, req.client_id,
@@ -222,8 +226,9 @@ void announce(coordinator* self, const flow_change_list& list) {
   if (!list.changes.empty()) rebuild_links(self);
 }
 
-/// Access widened (a policy, resource or membership was added): each client session compares what it
-/// told its client with the store. Losses reach clients as resource_deleted with the revoke itself.
+/// Access changed: each client session compares what it told its client with the store, so a client
+/// with no live flow also hears about a resource it gained or lost. (The admin API's requests reach the
+/// store at high priority, so these queries never hold up the next revoke.)
 void refresh_clients(coordinator* self) { self->send(self->state.presence, refresh_atom::value);
 }
 
@@ -247,6 +252,19 @@ caf::behavior flow_coordinator(coordinator* self, caf::actor store, caf::actor p
   st.presence = std::move(presence);
   st.rng = std::move(rng);
   st.settings = settings;
+  self->set_down_handler([=](caf::down_msg& down) {
+    auto& pending = self->state.pending;
+    for (auto it = pending.begin(); it != pending.end();) {
+      if (it->second.gateway_session.address() == down.source) {
+        log()->info("gateway {} went away before answering authorize_flow {}", it->second.gateway.id, it->first);
+        flow_request req{it->second.client_id, it->second.resource_id, {}, it->second.client_session};
+        it = pending.erase(it);
+        fail(self, req, flow_failure_reason::offline);
+      } else {
+        ++it;
+      }
+    }
+  });
   // On start: apply whatever expired while the portal was down, then learn the live flows.
   self->request(st.store, store_timeout, reevaluate_atom::value).then([=](const flow_change_list& list) {
     announce(self, list);
@@ -264,9 +282,9 @@ caf::behavior flow_coordinator(coordinator* self, caf::actor store, caf::actor p
         self->state.pending.erase(it);
         fail(self, req, flow_failure_reason::offline);
       },
-      [=](const flow_change_list& list, bool touched_access) {
+      [=](const flow_change_list& list, bool) {
         announce(self, list);
-        if (touched_access) refresh_clients(self);
+        refresh_clients(self);
         arm_expiry_timer(self);
       },
       [=](next_expiry_atom) { arm_expiry_timer(self); },

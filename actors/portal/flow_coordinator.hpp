@@ -37,6 +37,7 @@ struct pending_flow {
   std::string policy_id;
   std::optional<std::int64_t> expires_at_ms;
   portal::gateway gateway;
+  caf::actor gateway_session;  // monitored: if it goes before answering, the client hears offline at once
   caf::actor client_session;
   std::string preshared_key;
   std::string client_ice_user, client_ice_password, gateway_ice_user, gateway_ice_password;

@@ -132,14 +132,17 @@ websocket::json_response portal_node::impl::handle_admin(const websocket::json_r
     return {401, R"({"error":"missing admin token: send Authorization: Bearer <token>"})"};
   caf::scoped_actor self{*system};
   websocket::json_response response{503, R"({"error":"the portal's store did not answer in time"})"};
-  self->request(store, request_timeout, admin_auth_atom::value, auth->second.substr(prefix.size()))
+  // Admin calls go ahead of routine store queries (a refresh of 1,000 sessions must not delay a revoke).
+  self->request<caf::message_priority::high>(store, request_timeout, admin_auth_atom::value,
+                                             auth->second.substr(prefix.size()))
       .receive(
           [&](bool ok) {
             if (!ok) {
               response = {403, R"({"error":"invalid admin token"})"};
               return;
             }
-            self->request(store, request_timeout, admin_request{request.method, request.target, request.body})
+            self->request<caf::message_priority::high>(store, request_timeout,
+                                                       admin_request{request.method, request.target, request.body})
                 .receive([&](const admin_response& r) { response = {static_cast<unsigned>(r.status), r.body}; },
                          [&](caf::error&) {});
           },

@@ -1,5 +1,7 @@
 #include "actors/portal/store_actor.hpp"
 
+#include <set>
+
 #include <spdlog/spdlog.h>
 
 #include "actors/portal/admin_api.hpp"
@@ -88,6 +90,47 @@ caf::result<std::string> join_data(store_self* self, const identity& who) {
   return payload.dump();
 }
 
+/// The cache of what flows and refreshes read, loaded on first use after a change.
+caf::expected<access_cache*> cached(store_self* self) {
+  auto& cache = self->state.cache;
+  if (!cache) {
+    auto& db = *self->state.db;
+    auto policies = db.list_policies();
+    auto memberships = db.list_memberships();
+    auto gateways = db.list_gateways();
+    auto flows = db.list_flows();
+    auto resources = db.list_resources();
+    auto clients = db.list_clients();
+    if (!policies || !memberships || !gateways || !flows || !resources || !clients)
+      return caf::make_error(caf::sec::runtime_error, "store read failed");
+    cache = access_cache{std::move(*policies), std::move(*memberships), std::move(*gateways), {},
+                         std::move(*resources), {}};
+    for (const auto& f : *flows) ++cache->gateway_load[f.gateway_id];
+    for (auto& c : *clients) cache->clients.emplace(c.id, c);
+  }
+  return &*cache;
+}
+
+/// The resources a client may reach now, from the cache: the same answer as the store's
+/// resources_for_client, without a query per connected client on every refresh.
+caf::result<std::string> resources_of(store_self* self, const std::string& client_id) {
+  auto c = cached(self);
+  if (!c) return std::move(c.error());
+  const access_cache& cache = **c;
+  nlohmann::json list = nlohmann::json::array();
+  auto client = cache.clients.find(client_id);
+  if (client == cache.clients.end() || client->second.disabled) return list.dump();
+  std::set<std::string> groups, granted;
+  for (const auto& m : cache.memberships)
+    if (m.user_id == client->second.user_id) groups.insert(m.group_id);
+  const auto now = unix_ms_now();
+  for (const auto& p : cache.policies)
+    if (groups.count(p.group_id) && is_active(p, now)) granted.insert(p.resource_id);
+  for (const auto& r : cache.resources)
+    if (granted.count(r.id)) list.push_back(to_json(describe(r)));
+  return list.dump();
+}
+
 caf::result<flow_context> context_for(store_self* self, const std::string& client_id, const std::string& resource_id) {
   auto& db = *self->state.db;
   flow_context ctx;
@@ -98,17 +141,9 @@ caf::result<flow_context> context_for(store_self* self, const std::string& clien
     return failure(r.error());
   }
   ctx.resource = *r;
-  auto& cache = self->state.cache;
-  if (!cache) {
-    auto policies = db.list_policies();
-    auto memberships = db.list_memberships();
-    auto gateways = db.list_gateways();
-    auto flows = db.list_flows();
-    if (!policies || !memberships || !gateways || !flows)
-      return caf::make_error(caf::sec::runtime_error, "store read failed");
-    cache = access_cache{std::move(*policies), std::move(*memberships), std::move(*gateways), {}};
-    for (const auto& f : *flows) ++cache->gateway_load[f.gateway_id];
-  }
+  auto loaded = cached(self);
+  if (!loaded) return std::move(loaded.error());
+  access_cache* cache = *loaded;
   for (const auto& p : cache->policies)
     if (p.resource_id == resource_id) ctx.policies.push_back(p);
   for (const auto& m : cache->memberships)
@@ -185,13 +220,7 @@ caf::actor spawn_store_actor(caf::actor_system& sys, store opened, std::shared_p
           if (!at) return failure(at.error());
           return at->value_or(0);
         },
-        [=](resources_atom, const std::string& client_id) -> caf::result<std::string> {
-          auto resources = self->state.db->resources_for_client(client_id, unix_ms_now());
-          if (!resources) return failure(resources.error());
-          nlohmann::json list = nlohmann::json::array();
-          for (const auto& r : *resources) list.push_back(to_json(describe(r)));
-          return list.dump();
-        },
+        [=](resources_atom, const std::string& client_id) { return resources_of(self, client_id); },
         [=](admin_auth_atom, const std::string& token) {
           return static_cast<bool>(self->state.db->authenticate_admin(token));
         },

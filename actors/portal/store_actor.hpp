@@ -80,6 +80,8 @@ struct access_cache {
   std::vector<portal::membership> memberships;
   std::vector<portal::gateway> gateways;
   std::map<std::string, int> gateway_load;
+  std::vector<portal::resource> resources;
+  std::map<std::string, portal::client> clients;  // by id
 };
 
 struct store_state {
