@@ -226,10 +226,10 @@ void announce(coordinator* self, const flow_change_list& list) {
   if (!list.changes.empty()) rebuild_links(self);
 }
 
-/// Access changed for these clients: each of their sessions compares what it told its client with the
-/// store, so a client with no live flow also hears about a resource it gained or lost.
-void refresh_clients(coordinator* self, const std::vector<std::string>& client_ids) {
-  if (!client_ids.empty()) self->send(self->state.presence, refresh_atom::value, client_ids);
+/// Access changed: each client session compares what it told its client with the store, so a client
+/// with no live flow also hears about a resource it gained or lost. (The admin API's requests reach the
+/// store at high priority, so these queries never hold up the next revoke.)
+void refresh_clients(coordinator* self) { self->send(self->state.presence, refresh_atom::value);
 }
 
 /// Arms the timer for the earliest policy expiry, so a grant ends on time without anyone asking.
@@ -282,9 +282,9 @@ caf::behavior flow_coordinator(coordinator* self, caf::actor store, caf::actor p
         self->state.pending.erase(it);
         fail(self, req, flow_failure_reason::offline);
       },
-      [=](const flow_change_list& list, const std::vector<std::string>& affected_clients) {
+      [=](const flow_change_list& list, bool) {
         announce(self, list);
-        refresh_clients(self, affected_clients);
+        refresh_clients(self);
         arm_expiry_timer(self);
       },
       [=](next_expiry_atom) { arm_expiry_timer(self); },
@@ -292,8 +292,6 @@ caf::behavior flow_coordinator(coordinator* self, caf::actor store, caf::actor p
         if (self->state.expiry_timer_at == at_ms) self->state.expiry_timer_at.reset();
         self->request(self->state.store, store_timeout, reevaluate_atom::value).then([=](const flow_change_list& list) {
           announce(self, list);
-          // A policy ran out: its group's clients may have lost resources, flows or not.
-          self->send(self->state.presence, refresh_atom::value);
           arm_expiry_timer(self);
         });
       },

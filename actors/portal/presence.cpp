@@ -50,11 +50,6 @@ caf::behavior presence_actor(caf::stateful_actor<presence_state>* self) {
       [=](refresh_atom) {
         for (const auto& [id, peer] : self->state.clients) self->send(peer.session, refresh_atom::value);
       },
-      [=](refresh_atom, const std::vector<std::string>& client_ids) {
-        for (const auto& id : client_ids)
-          if (auto it = self->state.clients.find(id); it != self->state.clients.end())
-            self->send(it->second.session, refresh_atom::value);
-      },
       [=](const candidates_relay& relay) {
         // Candidates flow only between the two sides of a flow: a client's to gateways, a gateway's to clients.
         const bool to_gateways = relay.from_kind == peer_kind::client;

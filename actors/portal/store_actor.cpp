@@ -131,27 +131,6 @@ caf::result<std::string> resources_of(store_self* self, const std::string& clien
   return list.dump();
 }
 
-/// Who may reach what, for every client, from the cache: compared before and after an admin change, it
-/// names exactly the clients whose resource lists changed, so only their sessions refresh.
-std::map<std::string, std::set<std::string>> access_map(store_self* self) {
-  std::map<std::string, std::set<std::string>> out;
-  auto c = cached(self);
-  if (!c) return out;
-  const access_cache& cache = **c;
-  const auto now = unix_ms_now();
-  std::map<std::string, std::set<std::string>> groups_of_user, resources_of_group;
-  for (const auto& m : cache.memberships) groups_of_user[m.user_id].insert(m.group_id);
-  for (const auto& p : cache.policies)
-    if (is_active(p, now)) resources_of_group[p.group_id].insert(p.resource_id);
-  for (const auto& [id, client] : cache.clients) {
-    auto& granted = out[id];
-    if (client.disabled) continue;
-    for (const auto& g : groups_of_user[client.user_id])
-      for (const auto& r : resources_of_group[g]) granted.insert(r);
-  }
-  return out;
-}
-
 caf::result<flow_context> context_for(store_self* self, const std::string& client_id, const std::string& resource_id) {
   auto& db = *self->state.db;
   flow_context ctx;
@@ -228,7 +207,7 @@ caf::actor spawn_store_actor(caf::actor_system& sys, store opened, std::shared_p
         [=](reevaluate_atom) -> caf::result<flow_change_list> {
           auto changes = self->state.db->reevaluate_flows(unix_ms_now());
           if (!changes) return failure(changes.error());
-          self->state.cache.reset();  // the cache's flows (and what expired) moved with it
+          if (!changes->empty()) self->state.cache.reset();
           return flow_change_list{std::move(*changes)};
         },
         [=](flows_atom) -> caf::result<flow_list> {
@@ -248,22 +227,12 @@ caf::actor spawn_store_actor(caf::actor_system& sys, store opened, std::shared_p
         [=](const admin_request& request) {
           flow_changes changes;
           bool touched_access = false;
-          const bool mutating = request.method != "GET";
-          std::map<std::string, std::set<std::string>> before;
-          if (mutating) before = access_map(self);
           auto response = handle_admin(*self->state.db, request, unix_ms_now(), changes, touched_access);
-          const bool changed = mutating && response.status < 300;
-          if (!changed) return response;
-          self->state.cache.reset();
-          // The clients whose resource lists moved: only their sessions compare and tell their clients.
-          auto after = access_map(self);
-          std::vector<std::string> affected;
-          for (const auto& [id, granted] : after)
-            if (auto it = before.find(id); it == before.end() || it->second != granted) affected.push_back(id);
-          for (const auto& [id, granted] : before)
-            if (!after.count(id) && !granted.empty()) affected.push_back(id);
-          if (self->state.coordinator)
-            self->send(self->state.coordinator, flow_change_list{std::move(changes)}, std::move(affected));
+          // Any successful change may have moved access: the coordinator tells gateways and clients.
+          const bool changed = request.method != "GET" && response.status < 300;
+          if (changed) self->state.cache.reset();
+          if ((changed || !changes.empty()) && self->state.coordinator)
+            self->send(self->state.coordinator, flow_change_list{std::move(changes)}, touched_access);
           return response;
         },
     };

@@ -9,9 +9,8 @@
 //   (flows_atom)                                      -> flow_list
 //   (next_expiry_atom)                                -> std::int64_t    (earliest policy expiry, unix ms; 0: none)
 //   (admin_auth_atom, token)                          -> bool
-//   admin_request                                     -> admin_response; after a change, the coordinator
-//                                                        gets (flow_change_list, ids of clients whose
-//                                                        resources changed)
+//   admin_request                                     -> admin_response; changes that touch live flows
+//                                                        are sent on to the coordinator as flow_change_list
 #pragma once
 
 #include <chrono>
