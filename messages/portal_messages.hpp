@@ -128,10 +128,6 @@ using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using timeout_atom = caf::atom_constant<caf::atom("timeout")>;
 using admin_atom = caf::atom_constant<caf::atom("admin")>;
 using flows_atom = caf::atom_constant<caf::atom("flows")>;
-/// To a client session: access may have changed; compare your resources with the store's and tell the client.
-using refresh_atom = caf::atom_constant<caf::atom("refresh")>;
-/// To the store: (resources_atom, client_id) -> JSON array of the client's resource descriptions.
-using resources_atom = caf::atom_constant<caf::atom("resources")>;
 
 /// Registers every message type above with CAF; call once on the config before the actor system starts.
 void register_portal_messages(caf::actor_system_config& cfg);

@@ -264,7 +264,6 @@ struct route_context {
   const admin_request& request;
   std::int64_t now;
   flow_changes& changes;
-  bool& touched_access;
 };
 
 [[noreturn]] void not_allowed(const std::string& method, const std::string& path, std::string_view allowed) {
@@ -370,7 +369,6 @@ admin_response members(route_context& c, const std::string& group_id, const std:
       const auto user = required_string(body, "user_id");
       take(c.db.get_group(group_id));  // the group is in the path: unknown means 404, not 400
       auto made = take(c.db.add_membership(group_id, user));
-      c.touched_access = true;
       reevaluate_after_grant(c.db, c.now, c.changes);
       return reply(201, json{{"group_id", made.group_id}, {"user_id", made.user_id}});
     }
@@ -412,7 +410,6 @@ admin_response clients(route_context& c, const std::optional<std::string>& id, c
       throw api_error{400, R"(field "disabled" must be true or false, not )" + std::string(type_name(*v))};
     const bool disable = v->get<bool>();
     auto changes = take(c.db.set_client_disabled(*id, disable, c.now));
-    if (!disable) c.touched_access = true;  // an enabled client may reach its resources again
     auto out = to_json(take(c.db.get_client(*id)));
     return reply(200, record_changes(c.changes, std::move(changes), std::move(out)));
   }
@@ -468,7 +465,6 @@ admin_response resources(route_context& c, const std::optional<std::string>& id,
         for (std::size_t i = 0; i < filters->size(); ++i) draft.filters.push_back(parse_filter((*filters)[i], i));
       }
       auto made = take(c.db.create_resource(draft));
-      c.touched_access = true;
       return reply(201, to_json(made));
     }
     not_allowed(m, path, "GET or POST");
@@ -497,7 +493,6 @@ admin_response policies(route_context& c, const std::optional<std::string>& id, 
         draft.expires_at_ms = *at * 1000;
       draft.description = optional_string(body, "description");
       auto made = take(c.db.create_policy(draft, c.now));
-      c.touched_access = true;
       reevaluate_after_grant(c.db, c.now, c.changes);  // a new policy can lengthen live flows
       return reply(201, to_json(made));
     }
@@ -594,9 +589,8 @@ admin_response route(route_context& c) {
 
 }  // namespace
 
-admin_response handle_admin(store& db, const admin_request& request, std::int64_t now_ms, flow_changes& changes,
-                            bool& touched_access) {
-  route_context context{db, request, now_ms, changes, touched_access};
+admin_response handle_admin(store& db, const admin_request& request, std::int64_t now_ms, flow_changes& changes) {
+  route_context context{db, request, now_ms, changes};
   try {
     return route(context);
   } catch (const api_error& e) {

@@ -35,11 +35,9 @@
 namespace firebreak::portal {
 
 /// Runs one admin call. Changes to live flows (revokes, expiry updates) are appended to `changes` for the
-/// coordinator to announce; `touched_access` is set when grants may have widened (a new policy,
-/// resource or membership, an enabled client) so online clients can be told about resources they gained.
-/// A new policy or membership also reevaluates live flows, so expiry updates it causes land in `changes`.
+/// coordinator to announce. (Connected clients hear of resources they gained or lost from the store
+/// actor, which compares their access before and after every successful change.) A new policy or membership also reevaluates live flows, so expiry updates it causes land in `changes`.
 /// Never throws.
-admin_response handle_admin(store& db, const admin_request& request, std::int64_t now_ms, flow_changes& changes,
-                            bool& touched_access);
+admin_response handle_admin(store& db, const admin_request& request, std::int64_t now_ms, flow_changes& changes);
 
 }  // namespace firebreak::portal

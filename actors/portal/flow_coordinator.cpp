@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/portal/access_index.hpp"
 #include "actors/portal/policy.hpp"
 #include "messages/portal_events.hpp"
 #include "transport/wireguard/crypto.hpp"
@@ -15,7 +16,6 @@ using namespace messages;
 using client_topic::flow_created;
 using client_topic::flow_creation_failed;
 using client_topic::flow_failure_reason;
-using client_topic::resource_deleted;
 using gateway_topic::access_authorization_expiry_updated;
 using gateway_topic::authorize_flow;
 using gateway_topic::reject_access;
@@ -94,20 +94,7 @@ void authorize_on(coordinator* self, const flow_request& req, std::shared_ptr<fl
   msg.client = {ctx->client->id, ctx->client->public_key, p.preshared_key, ctx->client->ipv4, ctx->client->ipv6};
   msg.client_ice_credentials = {p.client_ice_user, p.client_ice_password};
   msg.gateway_ice_credentials = {p.gateway_ice_user, p.gateway_ice_password};
-  msg.resource.id = ctx->resource->id;
-  msg.resource.name = ctx->resource->name;
-  msg.resource.address = ctx->resource->address;
-  msg.resource.site_id = ctx->resource->site_id;
-  for (const auto& f : ctx->resource->filters) {
-    filter out;
-    out.protocol = f.protocol == "udp" ? filter_protocol::udp : f.protocol == "icmp" ? filter_protocol::icmp
-                                                                                     : filter_protocol::tcp;
-    if (out.protocol != filter_protocol::icmp) {
-      out.port_range_start = static_cast<std::uint16_t>(f.port_start);
-      out.port_range_end = static_cast<std::uint16_t>(f.port_end);
-    }
-    msg.resource.filters.push_back(out);
-  }
+  msg.resource = describe(*ctx->resource);
   msg.expires_at = to_seconds(d.expires_at_ms);
   st.pending.emplace(ref, std::move(p));
   // Presence may not have seen this session end yet; watching it closes that gap (a session already
@@ -210,8 +197,9 @@ void announce(coordinator* self, const flow_change_list& list) {
     if (change.kind == flow_change_kind::revoke) {
       self->request(self->state.presence, store_timeout, session_atom::value, peer_kind::client, f.client_id)
           .then([=](const caf::actor& client_session) {
-            push_to(self, client_session, resource_deleted::event, to_json(resource_deleted{f.resource_id}));
-            // A client that may no longer connect at all is disconnected, not just told.
+            // The client hears resource_deleted from the store's access diff (the flow alone going, as
+            // with DELETE /v1/flows/{id}, takes no resource away). A client that may no longer connect
+            // at all is disconnected as well.
             if (client_session &&
                 (change.reason == revoke_reason::client_disabled || change.reason == revoke_reason::client_deleted))
               self->send(client_session, close_session{"this client was disabled or deleted by an administrator"});
@@ -224,12 +212,6 @@ void announce(coordinator* self, const flow_change_list& list) {
     }
   }
   if (!list.changes.empty()) rebuild_links(self);
-}
-
-/// Access changed: each client session compares what it told its client with the store, so a client
-/// with no live flow also hears about a resource it gained or lost. (The admin API's requests reach the
-/// store at high priority, so these queries never hold up the next revoke.)
-void refresh_clients(coordinator* self) { self->send(self->state.presence, refresh_atom::value);
 }
 
 /// Arms the timer for the earliest policy expiry, so a grant ends on time without anyone asking.
@@ -282,9 +264,8 @@ caf::behavior flow_coordinator(coordinator* self, caf::actor store, caf::actor p
         self->state.pending.erase(it);
         fail(self, req, flow_failure_reason::offline);
       },
-      [=](const flow_change_list& list, bool) {
+      [=](const flow_change_list& list) {
         announce(self, list);
-        refresh_clients(self);
         arm_expiry_timer(self);
       },
       [=](next_expiry_atom) { arm_expiry_timer(self); },

@@ -11,7 +11,8 @@
 //                                      flow recorded ─> flow_created to the client
 //
 //   flow_change_list (store, after a change or at a policy's expiry):
-//      revoke         ─> reject_access to the gateway, resource_deleted to the client
+//      revoke         ─> reject_access to the gateway (the client's resource_deleted comes from the
+//                        store actor's access diff; a disabled or deleted client is also disconnected)
 //      expiry_updated ─> access_authorization_expiry_updated to the gateway
 #pragma once
 

@@ -47,9 +47,6 @@ caf::behavior presence_actor(caf::stateful_actor<presence_state>* self) {
         auto it = table.find(id);
         return it == table.end() ? caf::actor{} : it->second.session;
       },
-      [=](refresh_atom) {
-        for (const auto& [id, peer] : self->state.clients) self->send(peer.session, refresh_atom::value);
-      },
       [=](const candidates_relay& relay) {
         // Candidates flow only between the two sides of a flow: a client's to gateways, a gateway's to clients.
         const bool to_gateways = relay.from_kind == peer_kind::client;

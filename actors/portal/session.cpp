@@ -155,33 +155,6 @@ void on_text(session* self, const std::string& text) {
     gateway_event(self, f);
 }
 
-/// Keeps the client's view of its resources, as pushed, so a refresh tells it only what changed.
-void remember_resources(session* self, const std::string& event, const nlohmann::json& payload) {
-  auto& known = self->state.resources;
-  if (event == "init" && payload.contains("resources") && payload["resources"].is_array()) {
-    known.clear();
-    for (const auto& r : payload["resources"])
-      if (r.contains("id") && r["id"].is_string()) known[r["id"].get<std::string>()] = r.dump();
-  } else if (event == "resource_created_or_updated" && payload.contains("id") && payload["id"].is_string()) {
-    known[payload["id"].get<std::string>()] = payload.dump();
-  } else if (event == "resource_deleted" && payload.contains("id") && payload["id"].is_string()) {
-    known.erase(payload["id"].get<std::string>());
-  }
-}
-
-void tell_resource_changes(session* self, const std::string& list_text) {
-  auto list = nlohmann::json::parse(list_text, nullptr, false);
-  if (!list.is_array()) return;
-  std::map<std::string, std::string> now;
-  for (const auto& r : list) now[r["id"].get<std::string>()] = r.dump();
-  auto before = self->state.resources;
-  for (const auto& [id, description] : now)
-    if (auto it = before.find(id); it == before.end() || it->second != description)
-      self->send(self, push{"resource_created_or_updated", description});
-  for (const auto& [id, description] : before)
-    if (!now.count(id)) self->send(self, push{"resource_deleted", nlohmann::json{{"id", id}}.dump()});
-}
-
 }  // namespace
 
 caf::behavior session_actor(session* self, std::uint64_t socket, identity who, std::shared_ptr<socket_port> port,
@@ -202,13 +175,7 @@ caf::behavior session_actor(session* self, std::uint64_t socket, identity who, s
         auto& s = self->state;
         if (!s.join_ref) return;  // nothing is pushed before the join
         auto payload = nlohmann::json::parse(out.payload, nullptr, false);
-        if (s.who.kind == peer_kind::client) remember_resources(self, out.event, payload);
         send_frame(self, push_frame(std::string(topic_of(s.who.kind)), out.event, payload, s.join_ref));
-      },
-      [=](refresh_atom) {
-        if (!self->state.join_ref) return;
-        self->request(self->state.peers.store, std::chrono::seconds(10), resources_atom::value, self->state.who.id)
-            .then([=](const std::string& list) { tell_resource_changes(self, list); });
       },
       [=](const close_session& c) { end(self, close_policy, c.reason); },
       [=](const socket_closed&) { self->quit(); },

@@ -41,7 +41,6 @@ struct session_state {
   session_peers peers;
   session_settings settings;
   std::optional<std::string> join_ref;  // set once joined
-  std::map<std::string, std::string> resources;  // clients: what the client was told, id -> description JSON
   std::chrono::steady_clock::time_point last_heartbeat;
   double flow_tokens = 0;
   std::chrono::steady_clock::time_point flow_tokens_at;

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/portal/admin_api.hpp"
+#include "actors/portal/logger.hpp"
 #include "messages/portal_events.hpp"
 
 namespace firebreak::portal {
@@ -36,59 +37,12 @@ namespace {
 
 using store_self = caf::stateful_actor<store_state>;
 
-resource_description describe(const resource& r) {
-  resource_description d;
-  d.id = r.id;
-  d.name = r.name;
-  d.address = r.address;
-  d.site_id = r.site_id;
-  for (const auto& f : r.filters) {
-    filter out;
-    out.protocol = f.protocol == "udp" ? filter_protocol::udp : f.protocol == "icmp" ? filter_protocol::icmp
-                                                                                     : filter_protocol::tcp;
-    if (out.protocol != filter_protocol::icmp) {
-      out.port_range_start = static_cast<std::uint16_t>(f.port_start);
-      out.port_range_end = static_cast<std::uint16_t>(f.port_end);
-    }
-    d.filters.push_back(out);
-  }
-  return d;
-}
-
 std::optional<std::int64_t> to_seconds(const std::optional<std::int64_t>& ms) {
   if (!ms) return std::nullopt;
   return *ms / 1000;
 }
 
 caf::error failure(const store_error& e) { return caf::make_error(caf::sec::runtime_error, e.message); }
-
-caf::result<std::string> join_data(store_self* self, const identity& who) {
-  auto& db = *self->state.db;
-  const auto now = unix_ms_now();
-  nlohmann::json payload;
-  if (who.kind == peer_kind::client) {
-    auto c = db.get_client(who.id);
-    if (!c) return failure(c.error());
-    auto resources = db.resources_for_client(who.id, now);
-    if (!resources) return failure(resources.error());
-    client_topic::init init;
-    init.interface = {c->ipv4, c->ipv6};
-    for (const auto& r : *resources) init.resources.push_back(describe(r));
-    payload = to_json(init);
-  } else {
-    auto g = db.get_gateway(who.id);
-    if (!g) return failure(g.error());
-    auto flows = db.list_flows();
-    if (!flows) return failure(flows.error());
-    gateway_topic::init init;
-    init.interface = {g->ipv4, g->ipv6};
-    for (const auto& f : *flows)
-      if (f.gateway_id == who.id) init.authorizations.push_back({f.client_id, f.resource_id, to_seconds(f.expires_at_ms)});
-    payload = to_json(init);
-  }
-  payload["relays"] = relays_json(self->state.settings, who.id, now / 1000);
-  return payload.dump();
-}
 
 /// The cache of what flows and refreshes read, loaded on first use after a change.
 caf::expected<access_cache*> cached(store_self* self) {
@@ -111,24 +65,77 @@ caf::expected<access_cache*> cached(store_self* self) {
   return &*cache;
 }
 
-/// The resources a client may reach now, from the cache: the same answer as the store's
-/// resources_for_client, without a query per connected client on every refresh.
-caf::result<std::string> resources_of(store_self* self, const std::string& client_id) {
+/// The access index over the cache, built on first use after a change.
+caf::expected<const access_index*> index_of(store_self* self) {
   auto c = cached(self);
   if (!c) return std::move(c.error());
-  const access_cache& cache = **c;
-  nlohmann::json list = nlohmann::json::array();
-  auto client = cache.clients.find(client_id);
-  if (client == cache.clients.end() || client->second.disabled) return list.dump();
-  std::set<std::string> groups, granted;
-  for (const auto& m : cache.memberships)
-    if (m.user_id == client->second.user_id) groups.insert(m.group_id);
+  auto& st = self->state;
+  if (!st.index) st.index.emplace((*c)->policies, (*c)->memberships, (*c)->resources, (*c)->clients);
+  return &*st.index;
+}
+
+/// Drops what was read from the tables; the next reader loads them again.
+void forget_cache(store_self* self) {
+  self->state.cache.reset();
+  self->state.index.reset();
+}
+
+/// Access may have moved: each watched client session is pushed what changed for its client.
+void tell_clients(store_self* self) {
+  auto& st = self->state;
+  if (st.watched.empty()) return;
+  auto index = index_of(self);
+  if (!index) {
+    portal_logger()->warn("cannot tell clients about changed access: {}", self->system().render(index.error()));
+    return;
+  }
   const auto now = unix_ms_now();
-  for (const auto& p : cache.policies)
-    if (groups.count(p.group_id) && is_active(p, now)) granted.insert(p.resource_id);
-  for (const auto& r : cache.resources)
-    if (granted.count(r.id)) list.push_back(to_json(describe(r)));
-  return list.dump();
+  for (auto& [address, w] : st.watched) {
+    auto now_granted = (*index)->granted(w.client_id, now);
+    auto change = (*index)->diff(w.told, now_granted);
+    if (change.empty()) continue;
+    for (auto& description : change.upserted)
+      self->send(w.session, push{std::string(client_topic::resource_created_or_updated::event), std::move(description)});
+    for (const auto& id : change.deleted_ids)
+      self->send(w.session,
+                 push{std::string(client_topic::resource_deleted::event), to_json(client_topic::resource_deleted{id}).dump()});
+    w.told = std::move(now_granted);
+  }
+}
+
+caf::result<std::string> join_data(store_self* self, const identity& who) {
+  auto& db = *self->state.db;
+  const auto now = unix_ms_now();
+  nlohmann::json payload;
+  if (who.kind == peer_kind::client) {
+    auto c = db.get_client(who.id);
+    if (!c) return failure(c.error());
+    auto index = index_of(self);
+    if (!index) return std::move(index.error());
+    auto view = (*index)->granted(who.id, now);
+    client_topic::init init;
+    init.interface = {c->ipv4, c->ipv6};
+    payload = to_json(init);
+    auto& resources = payload["resources"] = nlohmann::json::array();
+    for (const auto& [id, fingerprint] : view) resources.push_back(nlohmann::json::parse((*index)->description(id)));
+    // From here on this session hears of every change to what its client may reach.
+    if (auto session = caf::actor_cast<caf::actor>(self->current_sender())) {
+      self->monitor(session);
+      self->state.watched[session.address()] = watched_client{who.id, session, std::move(view)};
+    }
+  } else {
+    auto g = db.get_gateway(who.id);
+    if (!g) return failure(g.error());
+    auto flows = db.list_flows();
+    if (!flows) return failure(flows.error());
+    gateway_topic::init init;
+    init.interface = {g->ipv4, g->ipv6};
+    for (const auto& f : *flows)
+      if (f.gateway_id == who.id) init.authorizations.push_back({f.client_id, f.resource_id, to_seconds(f.expires_at_ms)});
+    payload = to_json(init);
+  }
+  payload["relays"] = relays_json(self->state.settings, who.id, now / 1000);
+  return payload.dump();
 }
 
 caf::result<flow_context> context_for(store_self* self, const std::string& client_id, const std::string& resource_id) {
@@ -164,6 +171,7 @@ caf::actor spawn_store_actor(caf::actor_system& sys, store opened, std::shared_p
     self->state.db = std::make_unique<store>(std::move(*shared_db));
     self->state.rng = rng;
     self->state.settings = std::move(settings);
+    self->set_down_handler([=](const caf::down_msg& down) { self->state.watched.erase(down.source); });
     return {
         [=](set_coordinator_atom, const caf::actor& coordinator) { self->state.coordinator = coordinator; },
         [=](authenticate_atom, peer_kind kind, const std::string& token,
@@ -187,7 +195,7 @@ caf::actor spawn_store_actor(caf::actor_system& sys, store opened, std::shared_p
               auto updated = db.set_gateway_public_key(g->id, public_key);
               if (!updated) return failure(updated.error());
             }
-            self->state.cache.reset();  // the gateway's public key may be new
+            forget_cache(self);  // the gateway's public key may be new
             who.id = g->id;
             who.site_id = g->site_id;
             who.name = g->name;
@@ -207,7 +215,9 @@ caf::actor spawn_store_actor(caf::actor_system& sys, store opened, std::shared_p
         [=](reevaluate_atom) -> caf::result<flow_change_list> {
           auto changes = self->state.db->reevaluate_flows(unix_ms_now());
           if (!changes) return failure(changes.error());
-          if (!changes->empty()) self->state.cache.reset();
+          // A policy that just expired moves access whether or not a flow used it.
+          forget_cache(self);
+          tell_clients(self);
           return flow_change_list{std::move(*changes)};
         },
         [=](flows_atom) -> caf::result<flow_list> {
@@ -220,19 +230,19 @@ caf::actor spawn_store_actor(caf::actor_system& sys, store opened, std::shared_p
           if (!at) return failure(at.error());
           return at->value_or(0);
         },
-        [=](resources_atom, const std::string& client_id) { return resources_of(self, client_id); },
         [=](admin_auth_atom, const std::string& token) {
           return static_cast<bool>(self->state.db->authenticate_admin(token));
         },
         [=](const admin_request& request) {
           flow_changes changes;
-          bool touched_access = false;
-          auto response = handle_admin(*self->state.db, request, unix_ms_now(), changes, touched_access);
+          auto response = handle_admin(*self->state.db, request, unix_ms_now(), changes);
           // Any successful change may have moved access: the coordinator tells gateways and clients.
           const bool changed = request.method != "GET" && response.status < 300;
-          if (changed) self->state.cache.reset();
+          if (changed) forget_cache(self);
+          // Gateways first (the coordinator sends reject_access), then the clients' resource lists.
           if ((changed || !changes.empty()) && self->state.coordinator)
-            self->send(self->state.coordinator, flow_change_list{std::move(changes)}, touched_access);
+            self->send(self->state.coordinator, flow_change_list{std::move(changes)});
+          if (changed) tell_clients(self);
           return response;
         },
     };

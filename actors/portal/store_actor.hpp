@@ -11,6 +11,11 @@
 //   (admin_auth_atom, token)                          -> bool
 //   admin_request                                     -> admin_response; changes that touch live flows
 //                                                        are sent on to the coordinator as flow_change_list
+//
+// The store actor also keeps every joined client session up to date with the resources it may reach:
+// the session that asked for a client's join data is watched (monitored), and after any change that can
+// move access (a successful admin change, a reevaluation at a policy's expiry) each watched session is
+// pushed only the difference (see access_index.hpp).
 #pragma once
 
 #include <chrono>
@@ -22,6 +27,7 @@
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>
 
+#include "actors/portal/access_index.hpp"
 #include "actors/portal/relay_credentials.hpp"
 #include "actors/portal/store.hpp"
 #include "messages/portal_messages.hpp"
@@ -84,9 +90,18 @@ struct access_cache {
   std::map<std::string, portal::client> clients;  // by id
 };
 
+/// A joined client session and the resources its client was last told about.
+struct watched_client {
+  std::string client_id;
+  caf::actor session;
+  resource_view told;
+};
+
 struct store_state {
   std::unique_ptr<store> db;
   std::optional<access_cache> cache;  // dropped on every change that could alter it
+  std::optional<access_index> index;  // built from the cache, dropped with it
+  std::map<caf::actor_addr, watched_client> watched;
   std::shared_ptr<wireguard::random_source> rng;  // the store draws ids and tokens from it
   store_settings settings;
   caf::actor coordinator;

@@ -341,6 +341,8 @@ TEST_CASE("revoke: reject_access to the gateway and resource_deleted to the clie
       const auto got = create_flow(*client.peer, *gateway.peer, w.client.id, w.resource_id).gateway_id;
       CHECK(got == w.gateway.id);
     }
+    // The policy still grants the resource: the client was never told to drop it.
+    CHECK(!client->has_unread("resource_deleted"));
   } else if (asking_again == "closed") {
     auto closed = client->wait_closed();
     CHECK(closed.what == websocket::client_error::kind::closed);
