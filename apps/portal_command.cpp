@@ -42,6 +42,11 @@ std::shared_ptr<portal_options> add_portal_command(CLI::App& app) {
   cmd->add_option("--relay-secret-file", o->relay_secret_file,
                   "file holding coturn's static-auth-secret (use-auth-secret), for TURN credentials")
       ->envname("FIREBREAK_PORTAL_RELAY_SECRET_FILE");
+  cmd->add_option("--relay-credential-hours", o->relay_credential_hours,
+                  "how long TURN credentials stay valid; connected peers get fresh ones at half that")
+      ->envname("FIREBREAK_PORTAL_RELAY_CREDENTIAL_HOURS")
+      ->check(CLI::Range(0.01, 24.0 * 30))
+      ->capture_default_str();
   cmd->add_option("--heartbeat-timeout", o->heartbeat_timeout_s,
                   "seconds without a heartbeat before a session is closed and its peer offline")
       ->envname("FIREBREAK_PORTAL_HEARTBEAT_TIMEOUT")
@@ -106,6 +111,7 @@ int run_portal(portal_options& o) {
       cfg.relays.push_back({r.substr(0, eq), r.substr(eq + 1), secret});
     }
   }
+  cfg.relay_credential_lifetime = std::chrono::seconds(static_cast<long>(o.relay_credential_hours * 3600));
   cfg.sessions.heartbeat_timeout = std::chrono::milliseconds(static_cast<long>(o.heartbeat_timeout_s * 1000));
   cfg.flows.authorize_timeout = std::chrono::milliseconds(static_cast<long>(o.authorize_timeout_s * 1000));
 

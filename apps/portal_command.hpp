@@ -17,6 +17,7 @@ struct portal_options {
   std::vector<std::string> relays;  // "id=host:port"
   std::string relay_secret_file;
   double heartbeat_timeout_s = 60;
+  double relay_credential_hours = 24;
   double authorize_timeout_s = 10;
   std::string log_level = "info";
 };

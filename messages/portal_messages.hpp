@@ -128,6 +128,9 @@ using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using timeout_atom = caf::atom_constant<caf::atom("timeout")>;
 using admin_atom = caf::atom_constant<caf::atom("admin")>;
 using flows_atom = caf::atom_constant<caf::atom("flows")>;
+/// To the store: (relays_atom, identity) -> relays_presence payload (JSON text) with fresh credentials;
+/// to a session: time to send its peer fresh ones.
+using relays_atom = caf::atom_constant<caf::atom("relays")>;
 
 /// Registers every message type above with CAF; call once on the config before the actor system starts.
 void register_portal_messages(caf::actor_system_config& cfg);

@@ -197,6 +197,8 @@ std::optional<std::string> portal_node::start() {
   im.system = std::make_unique<caf::actor_system>(*im.actor_config);
   store_settings ss;
   ss.relays = im.config.relays;
+  ss.relay_credential_lifetime = im.config.relay_credential_lifetime;
+  if (!im.config.relays.empty()) im.config.sessions.relay_refresh = im.config.relay_credential_lifetime / 2;
   im.store = spawn_store_actor(*im.system, std::move(db), rng, ss);
   im.presence = im.system->spawn(presence_actor);
   im.coordinator = im.system->spawn(flow_coordinator, im.store, im.presence, rng, im.config.flows);

@@ -30,6 +30,8 @@ struct portal_config {
   /// A certificate and key of your own; when empty, the portal makes a private CA on first start.
   std::filesystem::path tls_cert, tls_key;
   std::vector<relay_server> relays;
+  /// How long minted TURN credentials work; joined peers are sent fresh ones at half this.
+  std::chrono::seconds relay_credential_lifetime{std::chrono::hours(24)};
   session_settings sessions;
   coordinator_settings flows;
 };

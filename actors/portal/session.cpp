@@ -60,6 +60,7 @@ void join(session* self, const frame& f) {
   st.join_ref = f.join_ref ? *f.join_ref : std::string{};
   send_frame(self, reply_ok(f));
   self->send(st.peers.presence, session_joined{st.who, self});
+  if (st.settings.relay_refresh.count() > 0) self->delayed_send(self, st.settings.relay_refresh, relays_atom::value);
   self->request(st.peers.store, std::chrono::seconds(10), join_data_atom::value, st.who)
       .then([=](const std::string& init_payload) { self->send(self, push{"init", init_payload}); },
             [=](const caf::error& err) {
@@ -176,6 +177,13 @@ caf::behavior session_actor(session* self, std::uint64_t socket, identity who, s
         if (!s.join_ref) return;  // nothing is pushed before the join
         auto payload = nlohmann::json::parse(out.payload, nullptr, false);
         send_frame(self, push_frame(std::string(topic_of(s.who.kind)), out.event, payload, s.join_ref));
+      },
+      [=](relays_atom) {
+        // TURN credentials run out: before they do, the peer gets fresh ones for every relay.
+        auto& s = self->state;
+        self->request(s.peers.store, std::chrono::seconds(10), relays_atom::value, s.who)
+            .then([=](const std::string& payload) { self->send(self, push{"relays_presence", payload}); });
+        self->delayed_send(self, s.settings.relay_refresh, relays_atom::value);
       },
       [=](const close_session& c) { end(self, close_policy, c.reason); },
       [=](const socket_closed&) { self->quit(); },

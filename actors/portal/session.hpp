@@ -26,6 +26,8 @@ struct session_settings {
   /// create_flow requests per second (token bucket) before they are refused as rate_limited.
   double create_flow_per_second = 10;
   double create_flow_burst = 20;
+  /// How often a joined peer is sent relays_presence with fresh TURN credentials; zero: never (no relays).
+  std::chrono::milliseconds relay_refresh{0};
 };
 
 struct session_peers {

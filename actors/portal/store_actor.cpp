@@ -230,6 +230,11 @@ caf::actor spawn_store_actor(caf::actor_system& sys, store opened, std::shared_p
           if (!at) return failure(at.error());
           return at->value_or(0);
         },
+        [=](relays_atom, const identity& who) {
+          nlohmann::json payload = to_json(relays_presence{});
+          payload["connected"] = relays_json(self->state.settings, who.id, unix_ms_now() / 1000);
+          return payload.dump();
+        },
         [=](admin_auth_atom, const std::string& token) {
           return static_cast<bool>(self->state.db->authenticate_admin(token));
         },

@@ -9,6 +9,7 @@
 //   (flows_atom)                                      -> flow_list
 //   (next_expiry_atom)                                -> std::int64_t    (earliest policy expiry, unix ms; 0: none)
 //   (admin_auth_atom, token)                          -> bool
+//   (relays_atom, identity)                           -> std::string     (relays_presence payload, fresh credentials)
 //   admin_request                                     -> admin_response; changes that touch live flows
 //                                                        are sent on to the coordinator as flow_change_list
 //
