@@ -150,6 +150,42 @@ TEST_CASE("data with no authenticated reply for 15 s starts a new handshake") {
   CHECK(count_type(tap.seen, message_type::handshake_initiation) == 1);
 }
 
+TEST_CASE("the status counts data left unanswered for 15 s, until an authenticated packet arrives") {
+  established s;
+  auto& a = *s.net.nodes[0];
+  const auto b_id = a.dev->peers().front();
+  CHECK(a.dev->status(b_id)->unanswered == 0);
+  {
+    wiretap tap(s.net, [](const wire_datagram& d) { return d.from == 0; });  // B's replies are lost
+    s.net.send(0, s.a_to_b());
+    s.net.pump();
+    s.net.advance(14s);
+    CHECK(a.dev->status(b_id)->unanswered == 0);
+    s.net.advance(2s);
+    CHECK(a.dev->status(b_id)->unanswered == 1);
+    CHECK_FALSE(a.dev->status(b_id)->gave_up);
+    s.net.filter = {};  // the tap goes out of scope here
+  }
+  // B is heard again: the handshake in progress completes and the count clears.
+  s.net.advance(6s);
+  s.net.pump();
+  CHECK(a.dev->status(b_id)->unanswered == 0);
+}
+
+TEST_CASE("the status says when handshake attempts ran out") {
+  network net;
+  net.add({192, 168, 1, 1});
+  net.add({192, 168, 1, 2});
+  net.connect(0, 1, true, false);
+  wiretap tap(net, [](const wire_datagram&) { return false; });  // the peer is unreachable
+  const auto b_id = net.nodes[0]->dev->peers().front();
+  net.send(0, ipv4_packet(net.tunnel_addr(0), net.tunnel_addr(1)));
+  net.advance(60s);
+  CHECK_FALSE(net.nodes[0]->dev->status(b_id)->gave_up);
+  net.advance(40s);
+  CHECK(net.nodes[0]->dev->status(b_id)->gave_up);
+}
+
 TEST_CASE("a keypair is not used after 180 s: sending starts a handshake, old packets are refused") {
   established s;
   // B (the responder) never rekeys on its own; its keys reach REJECT_AFTER_TIME.

@@ -58,7 +58,11 @@ void peer::data_received(instant now) {
 
 void peer::any_authenticated_sent(instant) { timers_.disarm(timer::send_keepalive); }
 
-void peer::any_authenticated_received(instant) { timers_.disarm(timer::new_handshake); }
+void peer::any_authenticated_received(instant) {
+  timers_.disarm(timer::new_handshake);
+  unanswered_ = 0;
+  gave_up_ = false;
+}
 
 void peer::authenticated_traversal(instant now) {
   if (cfg_.persistent_keepalive.count() > 0)
@@ -375,6 +379,7 @@ void peer::handle_timeout(peer_context& ctx, instant now) {
       ctx.log.info("[peer {}] handshake did not complete after {} s of attempts; giving up",
                    id_, std::chrono::duration_cast<std::chrono::seconds>(rekey_attempt_time).count());
       staged_.clear();
+      gave_up_ = true;
       if (handshake_) ctx.indices.release(handshake_->local_index);
       handshake_.reset();
       attempts_started_.reset();
@@ -392,6 +397,7 @@ void peer::handle_timeout(peer_context& ctx, instant now) {
     }
   }
   if (timers_.take_due(timer::new_handshake, now.mono)) {
+    ++unanswered_;
     ctx.log.debug("[peer {}] no reply {} s after sending data; new handshake", id_,
                   std::chrono::duration_cast<std::chrono::seconds>(keepalive_timeout + rekey_timeout).count());
     initiate(ctx, now, false);
@@ -412,6 +418,8 @@ peer_status peer::status() const {
   s.rx_bytes = rx_bytes_;
   s.handshakes = handshakes_;
   s.has_session = current_ != nullptr;
+  s.unanswered = unanswered_;
+  s.gave_up = gave_up_;
   return s;
 }
 

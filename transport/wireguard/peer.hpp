@@ -58,6 +58,11 @@ struct peer_status {
   std::uint64_t tx_bytes = 0, rx_bytes = 0;
   std::uint64_t handshakes = 0;
   bool has_session = false;
+  /// Times "sent data, heard nothing authenticated for KEEPALIVE_TIMEOUT + REKEY_TIMEOUT" fired since
+  /// the last authenticated packet arrived: above zero, the remote side is probably gone.
+  std::uint64_t unanswered = 0;
+  /// Handshake attempts ran for REKEY_ATTEMPT_TIME without an answer (cleared by the next session).
+  bool gave_up = false;
 };
 
 class peer {
@@ -146,6 +151,8 @@ class peer {
   std::deque<std::vector<std::uint8_t>> staged_;
 
   std::uint64_t tx_bytes_ = 0, rx_bytes_ = 0, handshakes_ = 0;
+  std::uint64_t unanswered_ = 0;  // times the no-reply rule fired since the last authenticated packet
+  bool gave_up_ = false;          // the last handshake attempts ran out (REKEY_ATTEMPT_TIME)
 };
 
 }  // namespace firebreak::wireguard
