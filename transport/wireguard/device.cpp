@@ -58,6 +58,13 @@ void device::remove_peer(peer_id id) {
   }
 }
 
+void device::initiate_handshake(peer_id id, instant now) {
+  auto* p = get(id);
+  if (p == nullptr || p->status().has_session) return;
+  auto ctx = context();
+  p->initiate(ctx, now, false);
+}
+
 std::optional<peer_id> device::find_peer(const public_key& remote) const {
   for (const auto& p : peers_)
     if (p && equal(p->remote_static(), remote)) return p->id();

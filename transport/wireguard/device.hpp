@@ -57,6 +57,9 @@ class device {
   /// Adds a peer (or updates the one with that public key) and the prefixes routed to it.
   peer_id add_peer(const peer_config& cfg, std::span<const ip_prefix> allowed, instant now);
   void remove_peer(peer_id id);
+  /// Starts a handshake with a peer that has no session yet (a path to it just came up), without
+  /// waiting for a packet to send. Does nothing while a recent initiation is still in flight.
+  void initiate_handshake(peer_id id, instant now);
   std::optional<peer_id> find_peer(const public_key& remote) const;
   std::vector<peer_id> peers() const;
 

@@ -1,0 +1,55 @@
+// The WireGuard sub-actor of a connection: the sans-IO engine with exactly one peer, its timers as
+// CAF delayed messages (virtual in tests), datagrams out through the path ICE selected.
+//
+//   no path ──path_ready──> path ──(controlling: initiate at once)──> handshake ──> session_up (told once)
+//      packet_batch (outbound) ─ seal ─> path.send           datagram_batch (inbound) ─ open ─> packet sink
+//      wg_tick ─> engine timers; then:  data unanswered 15 s ─> wg_status{unanswered} to the connection
+//                                        attempts ran out     ─> wg_status{gave_up}
+//   close_connection ─> (goodbye_and_flush with a session: the seam where the goodbye goes) ─> quit
+//
+// Keys come from the flow: a remote public key and a preshared key in base64; either of the wrong
+// length is reported as wg_status{bad_keys} and nothing is sent.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include "messages/connection_messages.hpp"
+#include "transport/wireguard/device.hpp"
+#include "transport/wireguard/random.hpp"
+
+namespace firebreak::connection {
+
+struct wireguard_settings {
+  wireguard::private_key local_key;  // this node's; secret
+  unsigned mtu = 1280;
+  caf::actor packet_sink;            // decrypted packets from the peer, as packet_batch
+  std::shared_ptr<wireguard::random_source> rng;
+  std::shared_ptr<spdlog::logger> log;
+};
+
+struct wireguard_state {
+  std::unique_ptr<wireguard::device> device;
+  wireguard::peer_id peer = 0;
+  std::string peer_id;
+  bool controlling = false;
+  caf::actor connection;
+  caf::actor sink;
+  std::shared_ptr<messages::datagram_path> path;
+  std::shared_ptr<spdlog::logger> log;
+  std::vector<std::uint8_t> buffer;  // one datagram or packet at a time
+  std::uint64_t generation = 0;
+  std::optional<wireguard::mono_time> timer_at;
+  bool told_session = false, told_unanswered = false, told_gave_up = false;
+  std::uint64_t no_path_drops = 0;
+  static inline const char* name = "wireguard";
+};
+
+caf::behavior wireguard_actor(caf::stateful_actor<wireguard_state>* self, caf::actor connection,
+                              messages::connection_spec spec, wireguard_settings settings);
+
+}  // namespace firebreak::connection
