@@ -118,9 +118,11 @@ caf::behavior ice_actor(ice_self* self, caf::actor connection, caf::actor wiregu
         }
         // Quit once libnice has released the TURN allocations; the agent then holds nothing.
         auto me = caf::actor_cast<caf::actor>(self);
+        s.log->debug("[peer {}] closing the ICE agent", s.peer_id);
         s.agent->close([me] { caf::anon_send(me, ice_closed_atom::value); });
       },
       [=](ice_closed_atom) {
+        self->state.log->debug("[peer {}] ICE agent closed", self->state.peer_id);
         self->state.agent.reset();
         self->quit();
       },

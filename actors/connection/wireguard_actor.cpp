@@ -16,9 +16,19 @@ wireguard::instant now_of(wg_self* self) {
   return {self->clock().now().time_since_epoch(), std::chrono::system_clock::now().time_since_epoch()};
 }
 
+constexpr std::size_t max_waiting = 16;
+
 void send_datagram(wg_self* self, std::span<const std::uint8_t> bytes) {
   auto& st = self->state;
-  if (!st.path || !st.path->send(bytes)) ++st.no_path_drops;
+  if (st.path) {
+    if (!st.path->send(bytes)) ++st.no_path_drops;
+    return;
+  }
+  if (st.waiting.size() >= max_waiting) {
+    st.waiting.pop_front();
+    ++st.no_path_drops;
+  }
+  st.waiting.emplace_back(bytes.begin(), bytes.end());
 }
 
 /// Handshakes, keepalives and packets that waited for a session.
@@ -111,6 +121,8 @@ caf::behavior wireguard_actor(wg_self* self, caf::actor connection, connection_s
         auto& s = self->state;
         s.path = ready.path;
         if (!s.path) return;
+        for (const auto& d : s.waiting) send_datagram(self, d);
+        s.waiting.clear();
         const auto now = now_of(self);
         if (s.controlling) s.device->initiate_handshake(s.peer, now);
         after_work(self, now);

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <optional>
 
@@ -46,6 +47,9 @@ struct wireguard_state {
   std::optional<wireguard::mono_time> timer_at;
   bool told_session = false, told_unanswered = false, told_gave_up = false;
   std::uint64_t no_path_drops = 0;
+  // Datagrams from before the path existed (a handshake response can be due before this side's ICE
+  // has selected its pair): sent when it does, the oldest dropped beyond a few.
+  std::deque<std::vector<std::uint8_t>> waiting;
   static inline const char* name = "wireguard";
 };
 

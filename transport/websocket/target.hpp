@@ -12,6 +12,9 @@ namespace firebreak::websocket {
 /// Decodes %XX escapes; with `plus_is_space`, '+' becomes ' ' (the form encoding used in queries).
 /// nullopt when a '%' is not followed by two hexadecimal digits, or when the result would hold a NUL.
 std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space);
+/// Encodes everything but unreserved characters (RFC 3986), for a query value: base64 keys carry
+/// '+', '/' and '='.
+std::string percent_encode(std::string_view text);
 
 struct parsed_target {
   std::string path;                          // as sent, not decoded: routing compares raw paths
