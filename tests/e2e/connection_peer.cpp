@@ -8,6 +8,7 @@
 //   {"event":"connection", "state":"connected"|"idle"|"closed"|"failed", "by":..., "reason":..., "relayed":..., "t_ms":...}
 //   {"event":"first_packet", "setup_ms":...}     client: flow_created -> first decrypted packet
 //   {"event":"echoed", "count":N}                client: all --packets echoes came back
+//   {"event":"summary", "sent":N, "echoed":M}    client, when it stops: packets sent, echoes received
 //
 // t_ms counts from the program's start. Secrets (token, keys) come from files and are never printed.
 #include <CLI/CLI.hpp>
@@ -114,6 +115,7 @@ struct driver_state {
   steady::time_point flow_created_at;
   bool first_seen = false;
   std::set<std::uint32_t> echoed;
+  std::uint64_t echoes = 0;  // every echo, probes included
   std::uint32_t next_seq = 0;
   bool asked = false;
   static inline const char* name = "peer-driver";
@@ -276,6 +278,7 @@ caf::behavior driver(caf::stateful_actor<driver_state>* self, options opt, conne
           print({{"event", "first_packet"},
                  {"setup_ms", std::chrono::duration<double, std::milli>(steady::now() - s.flow_created_at).count()}});
         }
+        s.echoes += in.packets.size();
         const auto before = s.echoed.size();
         for (const auto& p : in.packets)
           if (seq_of(p) < static_cast<std::uint32_t>(s.opt.packets)) s.echoed.insert(seq_of(p));
@@ -292,6 +295,7 @@ caf::behavior driver(caf::stateful_actor<driver_state>* self, options opt, conne
       },
       [=](stop_atom) {
         auto& s = self->state;
+        if (is_client) print({{"event", "summary"}, {"sent", s.next_seq}, {"echoed", s.echoes}});
         for (const auto& [peer, conn] : s.connections)
           self->send(conn, close_connection{"the program is stopping", close_mode::goodbye_and_flush});
         s.connections.clear();
