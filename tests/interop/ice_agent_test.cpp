@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <condition_variable>
+#include <filesystem>
 #include <mutex>
 
 #include "tests/interop/coturn.hpp"
@@ -235,4 +236,49 @@ TEST_CASE("through coturn: relay-only agents connect on a relayed pair; a wrong 
     CHECK(p.a_seen.gathered->warnings[0].find("TURN") != std::string::npos);
     for (const auto& w : p.a_seen.gathered->warnings) CHECK(w.find(password) == std::string::npos);
   }
+}
+
+namespace {
+std::size_t entries_in(const char* dir) {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir)) ++n;
+  return n;
+}
+}  // namespace
+
+TEST_CASE("closed agents leave no socket and no thread behind") {
+  ice::glib_loop loop;
+  auto cycle = [&](int agents) -> std::size_t {
+    std::vector<std::shared_ptr<ice::agent>> made;
+    for (int i = 0; i < agents; ++i) {
+      std::string error;
+      auto c = on_loopback("zz" + std::to_string(i) + "zz");
+      c.remote = {"rrrr", "a-password-of-22-chars-or-more"};
+      auto a = ice::agent::start(loop, c, {}, error);
+      REQUIRE_MESSAGE(a, error);
+      made.push_back(a);
+    }
+    const auto open_fds = entries_in("/proc/self/fd");
+    std::mutex m;
+    std::condition_variable cv;
+    int closed = 0;
+    for (auto& a : made)
+      a->close([&] {
+        std::lock_guard lock(m);
+        ++closed;
+        cv.notify_all();
+      });
+    made.clear();
+    std::unique_lock lock(m);
+    REQUIRE(cv.wait_for(lock, 10s, [&] { return closed == agents; }));
+    return open_fds;
+  };
+  cycle(1);  // GLib starts its own helpers once per process, on first use
+  loop.run_sync([] {});
+  const auto fds = entries_in("/proc/self/fd"), threads = entries_in("/proc/self/task");
+  const auto while_open = cycle(20);
+  CHECK(while_open > fds);  // the agents did hold sockets
+  loop.run_sync([] {});     // the agents' last references are released on the loop
+  CHECK(entries_in("/proc/self/fd") == fds);
+  CHECK(entries_in("/proc/self/task") == threads);
 }
