@@ -27,6 +27,7 @@ bench: build
 	@$(BUILD)/tests/bench_seal_open
 	@tests/bench/tunnel_bench.sh $(BUILD)/apps/firebreak
 	@tests/bench/portal_bench.sh $(BUILD)/apps/firebreak
+	@tests/bench/connection_bench.sh $(BUILD)
 
 # The unit tests under AddressSanitizer and UndefinedBehaviorSanitizer.
 sanitize: deps

@@ -58,6 +58,7 @@ struct options {
   int probe_ms = 500;
   int duration_s = 30;
   bool relay_only = false;
+  bool until_echoed = false;
   std::vector<std::string> local_addresses;
 };
 
@@ -260,7 +261,10 @@ caf::behavior driver(caf::stateful_actor<driver_state>* self, options opt, conne
                {"reason", e.reason}, {"relayed", e.relayed}, {"mode", to_string(e.mode)}});
         auto& s = self->state;
         if (e.state == connection_state::failed || e.state == connection_state::closed) {
-          s.connections.erase(e.peer_id);
+          // Only if it is still the current one: a replaced connection reports its close after.
+          if (auto it = s.connections.find(e.peer_id);
+              it != s.connections.end() && it->second.address() == self->current_sender())
+            s.connections.erase(it);
           if (is_client) self->delayed_send(self, std::chrono::milliseconds(200), stop_atom::value);
         }
         if (is_client && e.state == connection_state::connected)
@@ -283,7 +287,10 @@ caf::behavior driver(caf::stateful_actor<driver_state>* self, options opt, conne
         for (const auto& p : in.packets)
           if (seq_of(p) < static_cast<std::uint32_t>(s.opt.packets)) s.echoed.insert(seq_of(p));
         if (before < static_cast<std::size_t>(s.opt.packets) && s.echoed.size() == static_cast<std::size_t>(s.opt.packets))
+        {
           print({{"event", "echoed"}, {"count", s.echoed.size()}});
+          if (s.opt.until_echoed) self->send(self, stop_atom::value);
+        }
       },
       [=](probe_atom) {
         // Keeps data flowing, so a dead gateway is noticed by WireGuard's 15 s rule.
@@ -320,6 +327,7 @@ int main(int argc, char** argv) {
   app.add_option("--probe-ms", opt.probe_ms, "client: one more packet this often once connected");
   app.add_option("--duration", opt.duration_s, "seconds to run before leaving");
   app.add_flag("--relay-only", opt.relay_only, "gather relayed candidates only");
+  app.add_flag("--until-echoed", opt.until_echoed, "client: stop once every test packet came back");
   app.add_option("--local-address", opt.local_addresses, "gather host candidates only on this address");
   CLI11_PARSE(app, argc, argv);
 
@@ -366,8 +374,9 @@ int main(int argc, char** argv) {
       waiter->monitor(d);
       waiter->monitor(link);
       waiter->delayed_send(d, std::chrono::seconds(opt.duration_s), stop_atom::value);
-      // The driver stops first (it tells the link to leave), then the link once it has left.
+      // The driver stops first (it tells the link to leave), then the link once it has left (5 s at most).
       int down = 0;
+      waiter->receive([&](const caf::down_msg&) { ++down; });
       bool waited = true;
       while (down < 2 && waited)
         waiter->receive([&](const caf::down_msg&) { ++down; },
