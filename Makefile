@@ -21,6 +21,7 @@ test: build
 demo: build
 	@deploy/demo/tunnel_demo.sh $(BUILD)/apps/firebreak
 	@deploy/demo/portal_demo.sh $(BUILD)/apps/firebreak
+	@deploy/demo/connection_demo.sh $(BUILD)
 
 # Speed: our tunnel beside wireguard-go in the same run, and seal+open beside raw OpenSSL.
 bench: build
