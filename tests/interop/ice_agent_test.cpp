@@ -282,3 +282,17 @@ TEST_CASE("closed agents leave no socket and no thread behind") {
   CHECK(entries_in("/proc/self/fd") == fds);
   CHECK(entries_in("/proc/self/task") == threads);
 }
+
+TEST_CASE("a TURN server that does not answer: relay-only gathering ends with no candidate and failed") {
+  ice_pair p;
+  auto a = on_loopback("silent");
+  a.relay_only = true;
+  // Nothing listens there: the allocation requests go unanswered until libnice gives up.
+  a.turn = {{"127.0.0.1", coturn::free_udp_port(), "1700000000:nobody", "not-a-real-password"}};
+  p.start(a, on_loopback("other"));
+  REQUIRE(p.a_seen.wait([](observed& o) { return o.gathered.has_value(); }, 60s));
+  REQUIRE(p.a_seen.reached(ice::agent_state::failed));
+  std::lock_guard lock(p.a_seen.m);
+  CHECK(p.a_seen.gathered->candidates == 0);
+  CHECK_FALSE(p.a_seen.gathered->warnings.empty());
+}
