@@ -92,12 +92,13 @@ class relay {
   /// Waits until it completes an allocation (its authentication thread starts after it already answers
   /// STUN); false, with its log in `why`, when it does not. Relays to `peer_ip:peer_port`.
   bool wait_ready(const std::string& peer_ip, std::uint16_t peer_port, std::string& why,
-                  std::chrono::milliseconds timeout = 15s) {
+                  std::chrono::milliseconds timeout = 30s) {
     const bool up = netns::wait_until(
         [&] {
           if (!process_->alive()) return true;
           auto [user, password] = rest_credentials(settings_.secret, "readiness", std::time(nullptr) + 60);
-          return allocate_and_echo(user, password, peer_ip, peer_port, 1).ok();
+          // Short attempts: a request sent before coturn listens is lost, and uclient would wait long.
+          return allocate_and_echo(user, password, peer_ip, peer_port, 1, 3s).ok();
         },
         timeout);
     if (up && process_->alive()) return true;
@@ -109,11 +110,11 @@ class relay {
   /// `peer` (an address turnutils_peer echoes on) and back. The output says what happened.
   netns::command_result allocate_and_echo(const std::string& username, const std::string& password,
                                           const std::string& peer_ip, std::uint16_t peer_port,
-                                          int messages = 3) const {
+                                          int messages = 3, std::chrono::milliseconds timeout = 20s) const {
     return run({"turnutils_uclient", "-p", std::to_string(settings_.port), "-u", username, "-w", password, "-e",
                 peer_ip, "-r", std::to_string(peer_port), "-n", std::to_string(messages), "-c",
                 settings_.listen_ip},
-               20s);
+               timeout);
   }
 
   [[nodiscard]] std::string address() const { return settings_.listen_ip + ":" + std::to_string(settings_.port); }
