@@ -3,6 +3,8 @@
 #include <string>
 #include <utility>
 
+#include "messages/described_type.hpp"
+
 namespace firebreak::messages {
 
 namespace {
@@ -10,21 +12,6 @@ namespace {
 using nlohmann::json;
 
 constexpr std::string_view frame_shape = "[join_ref, ref, topic, event, payload]";
-
-/// "a string", "an array", "null": how a person names the type of what they sent.
-std::string described_type(const json& j) {
-  switch (j.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::object: return "an object";
-    case json::value_t::array: return "an array";
-    case json::value_t::string: return "a string";
-    case json::value_t::boolean: return "a boolean";
-    case json::value_t::number_integer:
-    case json::value_t::number_unsigned:
-    case json::value_t::number_float: return "a number";
-    default: return "a value of another kind";
-  }
-}
 
 /// Whether `text` nests arrays and objects more than `limit` deep, counting brackets outside strings.
 /// Exact for valid JSON (outside a string, a quote always opens one and a backslash never appears); for
@@ -115,7 +102,8 @@ bool read_text(const json& element, int index, std::string_view name, bool nulla
   }
   error = frame_error{frame_error_kind::bad_field,
                       std::string(name) + " (element " + std::to_string(index) + " of " + std::string(frame_shape) +
-                          ") must be a string" + (nullable ? " or null" : "") + "; got " + described_type(element)};
+                          ") must be a string" + (nullable ? " or null" : "") + "; got " +
+                          described_type(element, number_naming::one_kind)};
   return false;
 }
 
@@ -160,7 +148,8 @@ parsed_frame parse_frame(std::string_view text, std::size_t max_bytes) {
     return refused(frame_error_kind::malformed_json, "the frame is not valid JSON: " + syntax_error_description(text));
   if (!j.is_array())
     return refused(frame_error_kind::not_an_array, "a frame must be a JSON array of 5 elements: " +
-                                                       std::string(frame_shape) + "; got " + described_type(j));
+                                                       std::string(frame_shape) + "; got " +
+                                                       described_type(j, number_naming::one_kind));
   if (j.size() != 5)
     return refused(frame_error_kind::wrong_arity,
                    "a frame must be a JSON array of 5 elements: " + std::string(frame_shape) + "; got " +
@@ -175,7 +164,8 @@ parsed_frame parse_frame(std::string_view text, std::size_t max_bytes) {
     return {std::nullopt, std::move(error)};
   if (!j[4].is_object())
     return refused(frame_error_kind::bad_field, "payload (element 5 of " + std::string(frame_shape) +
-                                                    ") must be a JSON object; got " + described_type(j[4]));
+                                                    ") must be a JSON object; got " +
+                                                    described_type(j[4], number_naming::one_kind));
   f.topic = std::move(*topic);
   f.event = std::move(*event);
   f.payload = j[4];

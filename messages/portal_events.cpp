@@ -10,6 +10,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "messages/described_type.hpp"
+
 namespace firebreak::messages {
 
 namespace {
@@ -24,20 +26,6 @@ struct decode_state {
   std::string expected;  // wrong_type: "a string", "an array", ...
   std::string detail;    // wrong_type: "got a number"; bad_value: the whole complaint
 };
-
-std::string described_type(const json& j) {
-  switch (j.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::object: return "an object";
-    case json::value_t::array: return "an array";
-    case json::value_t::string: return "a string";
-    case json::value_t::boolean: return "a boolean";
-    case json::value_t::number_integer:
-    case json::value_t::number_unsigned: return "an integer";
-    case json::value_t::number_float: return "a fractional number";
-    default: return "a value of another kind";
-  }
-}
 
 /// A non-secret value for a message or a summary: JSON-quoted (so control characters cannot forge a log
 /// line) and cut to a readable length.
@@ -59,7 +47,7 @@ bool wrong_type(decode_state& s, std::string path, std::string expected, const j
   s.kind = decode_error_kind::wrong_type;
   s.field = std::move(path);
   s.expected = std::move(expected);
-  s.detail = "got " + described_type(got);
+  s.detail = "got " + described_type(got, number_naming::integer_or_fraction);
   return false;
 }
 

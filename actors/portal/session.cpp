@@ -70,15 +70,22 @@ void join(session* self, const frame& f) {
             });
 }
 
-void client_event(session* self, const frame& f) {
-  auto& st = self->state;
-  auto event = decode_event<client_topic::to_portal>(f.event, f.payload);
+/// Both topics take an event alike: decoded into one side's `Variant` of events and handed to
+/// `on_event`; one that does not decode is answered with an error naming why, and goes no further.
+template <class Variant, class OnEvent>
+void decode_and_visit(session* self, const frame& f, OnEvent&& on_event) {
+  auto event = decode_event<Variant>(f.event, f.payload);
   if (!event) {
     reply_error(self, f, event.error->message);
     return;
   }
-  std::visit(
-      [&](const auto& e) {
+  std::visit(std::forward<OnEvent>(on_event), *event.value);
+}
+
+void client_event(session* self, const frame& f) {
+  auto& st = self->state;
+  decode_and_visit<client_topic::to_portal>(
+      self, f, [&](const auto& e) {
         using T = std::decay_t<decltype(e)>;
         if constexpr (std::is_same_v<T, client_topic::create_flow>) {
           if (!take_flow_token(self)) {
@@ -93,19 +100,13 @@ void client_event(session* self, const frame& f) {
           self->send(st.peers.coordinator,
                      candidates_relay{peer_kind::client, st.who.id, e.gateway_ids, e.candidates, invalidated});
         }
-      },
-      *event.value);
+      });
 }
 
 void gateway_event(session* self, const frame& f) {
   auto& st = self->state;
-  auto event = decode_event<gateway_topic::to_portal>(f.event, f.payload);
-  if (!event) {
-    reply_error(self, f, event.error->message);
-    return;
-  }
-  std::visit(
-      [&](const auto& e) {
+  decode_and_visit<gateway_topic::to_portal>(
+      self, f, [&](const auto& e) {
         using T = std::decay_t<decltype(e)>;
         send_frame(self, reply_ok(f));
         if constexpr (std::is_same_v<T, gateway_topic::flow_authorized>) {
@@ -115,8 +116,7 @@ void gateway_event(session* self, const frame& f) {
           self->send(st.peers.coordinator,
                      candidates_relay{peer_kind::gateway, st.who.id, e.client_ids, e.candidates, invalidated});
         }
-      },
-      *event.value);
+      });
 }
 
 void on_text(session* self, const std::string& text) {

@@ -39,6 +39,7 @@
 #include "actors/portal/portal_node.hpp"
 #include "messages/phoenix_frame.hpp"
 #include "messages/portal_events.hpp"
+#include "tests/support/local_machine.hpp"
 #include "transport/websocket/https_client.hpp"
 #include "transport/websocket/logger.hpp"
 #include "transport/websocket/wss_client.hpp"
@@ -92,26 +93,6 @@ inline std::string url_encode(std::string_view text) {
   }
   return out;
 }
-
-class temp_dir {
- public:
-  temp_dir() {
-    char pattern[] = "/tmp/fb-portal-e2e-XXXXXX";
-    const char* made = ::mkdtemp(pattern);
-    REQUIRE(made != nullptr);
-    path_ = made;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 inline std::string describe(const websocket::client_error& e) {
   std::ostringstream out;
@@ -444,7 +425,7 @@ class portal_harness {
     admin_ = std::make_unique<admin_client>(node_->admin_port(), node_->ca_file(), token);
   }
 
-  temp_dir dir_;
+  test::temp_directory dir_;
   portal::portal_config config_;
   std::unique_ptr<portal::portal_node> node_;
   std::unique_ptr<admin_client> admin_;

@@ -3,12 +3,9 @@
 // TURN to it with credentials the portal minted, or with coturn's own client (`turnutils_uclient`).
 #pragma once
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <unistd.h>
 
 #include <ctime>
 
@@ -18,29 +15,16 @@
 #include <vector>
 
 #include "tests/interop/netns.hpp"
+#include "tests/support/local_machine.hpp"
 
 namespace firebreak::test::coturn {
 
 using namespace std::chrono_literals;
 
-/// A UDP port on 127.0.0.1 that nobody is bound to right now (the system's choice).
-inline std::uint16_t free_udp_port() {
-  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return 0;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
-  ::close(fd);
-  return ok ? ntohs(a.sin_port) : 0;
-}
-
 /// Why coturn cannot run here; empty when it can.
 inline std::string missing_tools() {
   for (const char* tool : {"turnserver", "turnutils_uclient", "turnutils_stunclient", "turnutils_peer"})
-    if (!netns::detail::executable_in_path(tool)) return std::string(tool) + " is not installed (Debian: coturn)";
+    if (!executable_in_path(tool)) return std::string(tool) + " is not installed (Debian: coturn)";
   return {};
 }
 
@@ -68,8 +52,8 @@ struct relay_settings {
 
 class relay {
  public:
-  relay(const netns::temp_directory& dir, relay_settings s) : settings_(std::move(s)) {
-    if (settings_.port == 0) settings_.port = free_udp_port();
+  relay(const temp_directory& dir, relay_settings s) : settings_(std::move(s)) {
+    if (settings_.port == 0) settings_.port = free_loopback_port(SOCK_DGRAM);
     std::vector<std::string> argv = {"turnserver", "-n",  // no configuration file
                                      "--listening-ip=" + settings_.listen_ip,
                                      "--listening-port=" + std::to_string(settings_.port),
@@ -134,8 +118,8 @@ class relay {
 /// turnutils_peer: echoes UDP datagrams on `ip:port` so a TURN client has someone to relay to.
 class echo_peer {
  public:
-  echo_peer(const netns::temp_directory& dir, std::string ip, const netns::network_namespace* ns = nullptr)
-      : ip_(std::move(ip)), port_(free_udp_port()) {
+  echo_peer(const temp_directory& dir, std::string ip, const netns::network_namespace* ns = nullptr)
+      : ip_(std::move(ip)), port_(free_loopback_port(SOCK_DGRAM)) {
     std::vector<std::string> argv = {"turnutils_peer", "-L", ip_, "-p", std::to_string(port_)};
     const auto log = dir / ("turnutils_peer-" + std::to_string(port_) + ".log");
     if (ns)

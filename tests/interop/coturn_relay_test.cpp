@@ -56,7 +56,7 @@ TEST_CASE("coturn accepts the portal's TURN credentials from init and relays_pre
     MESSAGE("skipped: " << missing);
     return;
   }
-  netns::temp_directory dir;
+  test::temp_directory dir;
   const std::string secret = new_secret();
   coturn::relay relay(dir, {.secret = secret});
   coturn::echo_peer peer(dir, "127.0.0.1");

@@ -1,6 +1,5 @@
 // A small RAII harness for tests that need network namespaces: one concept per class.
 //
-//   temp_directory     a private scratch folder, removed with everything in it
 //   network_namespace  `ip netns add fb-<pid>-<n>` with lo up, deleted again
 //   veth_link          a veth pair joining two namespaces, one address on each end
 //   process            a program run inside a namespace, its output in a log file, killed by PID
@@ -11,6 +10,8 @@
 // destructor. Declare namespaces before the links and processes that live in them, so that the
 // processes are killed first and the namespaces deleted last. Children also get PR_SET_PDEATHSIG,
 // so they die with the test even when the test itself is killed (a CTest timeout, say).
+//
+// The scratch folder for logs and configuration is test::temp_directory (tests/support/local_machine.hpp).
 //
 // Needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN); require_root_and_netns() tells a test when to skip.
 #pragma once
@@ -43,6 +44,8 @@
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include "tests/support/local_machine.hpp"
 
 namespace firebreak::test::netns {
 
@@ -229,23 +232,6 @@ inline command_result capture(std::vector<std::string> args, std::chrono::millis
   return result;
 }
 
-inline std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-inline bool executable_in_path(const std::string& tool) {
-  if (tool.find('/') != std::string::npos) return ::access(tool.c_str(), X_OK) == 0;
-  const char* path = std::getenv("PATH");
-  std::stringstream dirs(path ? path : "/usr/sbin:/usr/bin:/sbin:/bin");
-  for (std::string dir; std::getline(dirs, dir, ':');) {
-    if (!dir.empty() && ::access((dir + "/" + tool).c_str(), X_OK) == 0) return true;
-  }
-  return false;
-}
-
 }  // namespace detail
 
 /// Runs `command` with bash on the host (outside any test namespace).
@@ -262,33 +248,6 @@ inline std::string unique_interface_name(std::string_view prefix) {
   if (name.size() > 15) throw std::invalid_argument("interface name too long: " + name);
   return name;
 }
-
-/// A private scratch folder under $TMPDIR (or /tmp), removed with its contents on destruction.
-/// Set FIREBREAK_KEEP_TEST_FILES=1 to keep it for a post-mortem (it may hold private keys).
-class temp_directory {
- public:
-  temp_directory() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base && *base ? base : "/tmp") + "/firebreak-test-" +
-                          std::to_string(::getpid()) + "-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) throw detail::system_failure("mkdtemp");
-    path_ = pattern;
-  }
-  ~temp_directory() {
-    const char* keep = std::getenv("FIREBREAK_KEEP_TEST_FILES");
-    if (keep && *keep && std::string_view(keep) != "0") return;
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  temp_directory(const temp_directory&) = delete;
-  temp_directory& operator=(const temp_directory&) = delete;
-
-  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
-  [[nodiscard]] std::filesystem::path operator/(std::string_view leaf) const { return path_ / leaf; }
-
- private:
-  std::filesystem::path path_;
-};
 
 /// `ip netns add fb-<pid>-<n>` with lo up; `ip netns del` on destruction.
 class network_namespace {
@@ -398,7 +357,7 @@ class process {
   [[nodiscard]] std::optional<int> exit_status() const { return status_; }
 
   /// Everything it has written to stdout and stderr so far.
-  [[nodiscard]] std::string log() const { return detail::read_file(log_path_); }
+  [[nodiscard]] std::string log() const { return read_file(log_path_); }
   [[nodiscard]] const std::filesystem::path& log_path() const { return log_path_; }
 
  private:
@@ -419,7 +378,7 @@ inline std::string require_root_and_netns() {
   static const std::string reason = [] () -> std::string {
     if (::geteuid() != 0) return "needs root for ip netns, veth and TUN devices";
     if (::access("/dev/net/tun", R_OK | W_OK) != 0) return "/dev/net/tun is missing or not usable";
-    if (!detail::executable_in_path("ip")) return "the ip tool (iproute2) is not installed";
+    if (!executable_in_path("ip")) return "the ip tool (iproute2) is not installed";
     const std::string probe = "fb-" + std::to_string(::getpid()) + "-probe";
     auto added = detail::capture({"ip", "netns", "add", probe}, 10s);
     if (!added.ok()) return "ip netns add does not work here: " + added.output;
@@ -435,7 +394,7 @@ inline std::string require_root_and_netns() {
 inline std::string missing_tools(std::initializer_list<std::string> tools) {
   std::string missing;
   for (const auto& t : tools) {
-    if (!detail::executable_in_path(t)) missing += (missing.empty() ? "" : ", ") + t;
+    if (!executable_in_path(t)) missing += (missing.empty() ? "" : ", ") + t;
   }
   return missing.empty() ? missing : "missing tools: " + missing;
 }

@@ -29,7 +29,7 @@ namespace firebreak::test::peers {
 using netns::command_result;
 using netns::network_namespace;
 using netns::process;
-using netns::temp_directory;
+using test::temp_directory;
 using namespace std::chrono_literals;
 
 // ---- keys ---------------------------------------------------------------------------------------

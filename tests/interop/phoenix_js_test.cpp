@@ -9,15 +9,11 @@
 //
 // The binary comes from the FIREBREAK_BINARY environment variable, else from the compile definition of the
 // same name (set once apps/ builds the firebreak target); with neither the test is skipped.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <doctest/doctest.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -25,50 +21,20 @@
 #include <vector>
 
 #include "tests/interop/netns.hpp"
+#include "tests/support/local_machine.hpp"
 
 namespace {
 
 using namespace firebreak::test::netns;
 using detail::capture;
+using firebreak::test::accepts_connections;
+using firebreak::test::executable_in_path;
+using firebreak::test::firebreak_binary;
+using firebreak::test::free_loopback_port;
+using firebreak::test::temp_directory;
 using json = nlohmann::json;
 
-std::string firebreak_binary() {
-  if (const char* env = std::getenv("FIREBREAK_BINARY"); env != nullptr && *env != '\0') return env;
-#ifdef FIREBREAK_BINARY
-  return FIREBREAK_BINARY;
-#else
-  return {};
-#endif
-}
-
 const std::filesystem::path package_dir = PHOENIX_JS_DIR;
-
-/// A TCP port on 127.0.0.1 nobody listens on right now (the system's choice).
-std::uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
-  ::close(fd);
-  REQUIRE(ok);
-  return ntohs(a.sin_port);
-}
-
-bool accepts_connections(std::uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(port);
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
 
 /// A portal of our own in a scratch folder; destruction stops it by PID (SIGTERM, then SIGKILL).
 struct running_portal {
@@ -82,8 +48,10 @@ struct running_portal {
   explicit running_portal(std::string bin) : binary(std::move(bin)) {
     // The ports are free when chosen; if someone takes one before the portal binds it, try again.
     for (int attempt = 1; attempt <= 3 && !portal; ++attempt) {
-      port = free_port();
-      admin_port = free_port();
+      port = free_loopback_port(SOCK_STREAM);
+      admin_port = free_loopback_port(SOCK_STREAM);
+      REQUIRE(port != 0);
+      REQUIRE(admin_port != 0);
       portal.emplace(std::vector<std::string>{binary, "portal", "--data-dir", data.string(), "--listen",
                                               "127.0.0.1:" + std::to_string(port), "--admin-listen",
                                               "127.0.0.1:" + std::to_string(admin_port)},
@@ -146,7 +114,7 @@ TEST_CASE("the phoenix JavaScript client joins \"client\", gets init, and is ref
     return;
   }
   REQUIRE_MESSAGE(std::filesystem::exists(binary), "firebreak binary not found at " << binary);
-  if (!detail::executable_in_path("node") || !detail::executable_in_path("npm")) {
+  if (!executable_in_path("node") || !executable_in_path("npm")) {
     MESSAGE("skipped: node and npm are needed (Debian: apt-get install nodejs npm; deploy/install-deps.sh does it)");
     return;
   }

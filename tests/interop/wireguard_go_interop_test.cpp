@@ -12,27 +12,19 @@
 // neither they are skipped.
 #include <doctest/doctest.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <regex>
 #include <string>
 
 #include "tests/interop/netns.hpp"
 #include "tests/interop/peers.hpp"
+#include "tests/support/local_machine.hpp"
 
 namespace {
 
 using namespace firebreak::test::netns;
 using namespace firebreak::test::peers;
-
-std::string firebreak_binary() {
-  if (const char* env = std::getenv("FIREBREAK_BINARY"); env != nullptr && *env != '\0') return env;
-#ifdef FIREBREAK_BINARY
-  return FIREBREAK_BINARY;
-#else
-  return {};
-#endif
-}
+using firebreak::test::firebreak_binary;
 
 const bool no_firebreak_binary = firebreak_binary().empty();
 

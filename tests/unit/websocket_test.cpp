@@ -3,18 +3,15 @@
 // conditions (a broken server fails them), never sleeps.
 #include <doctest/doctest.h>
 
-#include <stdlib.h>
 #include <sys/stat.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,6 +20,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "tests/support/local_machine.hpp"
 #include "transport/websocket/https_client.hpp"
 #include "transport/websocket/https_server.hpp"
 #include "transport/websocket/logger.hpp"
@@ -32,6 +30,8 @@
 #include "transport/websocket/wss_server.hpp"
 
 using namespace firebreak::websocket;
+using firebreak::test::read_file;
+using firebreak::test::temp_directory;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
@@ -46,34 +46,9 @@ constexpr auto patience = 10s;
   return true;
 }();
 
-class temp_dir {
- public:
-  temp_dir() {
-    char pattern[] = "/tmp/fb-websocket-test-XXXXXX";
-    const char* made = ::mkdtemp(pattern);
-    REQUIRE(made != nullptr);
-    path_ = made;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 /// One CA and server certificate (for 127.0.0.1 and localhost) shared by the server tests.
 const bootstrap_result& certificates() {
-  static temp_dir dir;
+  static temp_directory dir;
   static bootstrap_result made = ensure_certificates(dir.path(), {"127.0.0.1", "localhost"}, std::chrono::system_clock::now());
   REQUIRE_MESSAGE(made, made.error.value_or(""));
   return made;
@@ -189,7 +164,7 @@ client_error receive_until_closed(wss_client& client) {
 // ---- the private CA ----------------------------------------------------------------------------------
 
 TEST_CASE("the private CA is made on the first start and reused after; the server certificate follows the names") {
-  temp_dir dir;
+  temp_directory dir;
   const auto now = std::chrono::system_clock::now();
 
   auto first = ensure_certificates(dir.path(), {"127.0.0.1", "localhost"}, now);
@@ -250,7 +225,7 @@ TEST_CASE("a client trusts the server through the CA file, and refuses another C
     CHECK(client->is_open());
   }
   SUBCASE("another portal's CA: the TLS handshake fails") {
-    temp_dir other;
+    temp_directory other;
     auto other_ca = ensure_certificates(other.path(), {"127.0.0.1"}, std::chrono::system_clock::now());
     REQUIRE(other_ca);
     auto result = wss_client::connect("127.0.0.1", s.server.port(), "/socket/websocket", other_ca.ca_cert_path, patience);
@@ -259,7 +234,7 @@ TEST_CASE("a client trusts the server through the CA file, and refuses another C
     CHECK(s.handler.opened().empty());
   }
   SUBCASE("a certificate for another name: the TLS handshake fails") {
-    temp_dir elsewhere;
+    temp_directory elsewhere;
     auto named = ensure_certificates(elsewhere.path(), {"portal.example"}, std::chrono::system_clock::now());
     REQUIRE(named);
     auto config = server_config();

@@ -27,7 +27,6 @@
 #include "transport/websocket/io_threads.hpp"
 #include "transport/websocket/listener.hpp"
 #include "transport/websocket/logger.hpp"
-#include "transport/websocket/tls_context.hpp"
 
 namespace firebreak::websocket {
 
@@ -267,29 +266,12 @@ https_server::~https_server() { stop(); }
 std::optional<std::string> https_server::start() {
   if (core_->listener || core_->stopping) return "this HTTPS server was already started";
   if (!core_->handler) return "the HTTPS server has no handler";
-  std::string why;
-  core_->tls = detail::make_server_tls_context(core_->config.cert_path, core_->config.key_path, why);
-  if (!core_->tls) return why;
   core* shared = core_.get();
-  core_->listener = detail::listener::open(
-      core_->io, core_->config.bind_address, core_->config.port,
+  return detail::start_tls_server(
+      *core_, core_->connections, "HTTPS connections already: refusing one more", "fb-https",
       [shared](tcp::socket socket) {
-        if (shared->stopping) return;
-        {
-          std::lock_guard lock(shared->mutex);
-          if (shared->connections.size() >= shared->config.max_connections) {
-            logger()->warn("{} HTTPS connections already: refusing one more", shared->connections.size());
-            return;
-          }
-        }
         std::make_shared<https_connection>(*shared, std::move(socket), shared->next_id.fetch_add(1))->start();
-      },
-      why);
-  if (!core_->listener) return why;
-  core_->work.emplace(net::make_work_guard(core_->io));
-  core_->threads.start(core_->io, core_->config.threads, "fb-https");
-  core_->listener->start();
-  return std::nullopt;
+      });
 }
 
 void https_server::stop() {

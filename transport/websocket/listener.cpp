@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 
 #include "transport/websocket/logger.hpp"
+#include "transport/websocket/tls_context.hpp"
 
 namespace firebreak::websocket::detail {
 
@@ -51,6 +52,26 @@ std::shared_ptr<listener> listener::open(net::io_context& io, const std::string&
   self->port_ = acceptor.local_endpoint(ec).port();
   self->name_ = describe(ip, self->port_);
   return self;
+}
+
+std::shared_ptr<listener> listener::open_tls(net::io_context& io, const std::string& address, std::uint16_t port,
+                                             const std::filesystem::path& cert_path,
+                                             const std::filesystem::path& key_path,
+                                             std::unique_ptr<net::ssl::context>& tls, const std::atomic<bool>& stopping,
+                                             connection_limit limit, accept_handler on_accept, std::string& why) {
+  tls = make_server_tls_context(cert_path, key_path, why);
+  if (!tls) return nullptr;
+  return open(
+      io, address, port,
+      [&stopping, limit = std::move(limit), on_accept = std::move(on_accept)](tcp::socket socket) {
+        if (stopping) return;
+        if (const auto live = limit.live(); live >= limit.max) {
+          logger()->warn("{} {}", live, limit.refusal);
+          return;  // the socket closes as it goes out of scope
+        }
+        on_accept(std::move(socket));
+      },
+      why);
 }
 
 void listener::start() {

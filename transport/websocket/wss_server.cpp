@@ -5,7 +5,6 @@
 
 #include "transport/websocket/io_threads.hpp"
 #include "transport/websocket/logger.hpp"
-#include "transport/websocket/tls_context.hpp"
 #include "transport/websocket/wss_session.hpp"
 
 namespace firebreak::websocket {
@@ -28,32 +27,12 @@ wss_server::~wss_server() { stop(); }
 
 std::optional<std::string> wss_server::start() {
   if (core_->listener || core_->stopping) return "this WebSocket server was already started";
-  std::string why;
-  core_->tls = detail::make_server_tls_context(core_->config.cert_path, core_->config.key_path, why);
-  if (!core_->tls) return why;
-
   core* shared = core_.get();
-  core_->listener = detail::listener::open(
-      core_->io, core_->config.bind_address, core_->config.port,
+  return detail::start_tls_server(
+      *core_, core_->sessions, "connections already: refusing one more (max_connections)", "fb-websocket",
       [shared](tcp::socket socket) {
-        if (shared->stopping) return;
-        {
-          std::lock_guard lock(shared->mutex);
-          if (shared->sessions.size() >= shared->config.max_connections) {
-            logger()->warn("{} connections already: refusing one more (max_connections)", shared->sessions.size());
-            return;  // the socket closes as it goes out of scope
-          }
-        }
-        auto session = std::make_shared<detail::wss_session>(*shared, std::move(socket), shared->next_id.fetch_add(1));
-        session->start();
-      },
-      why);
-  if (!core_->listener) return why;
-
-  core_->work.emplace(net::make_work_guard(core_->io));
-  core_->threads.start(core_->io, core_->config.threads, "fb-websocket");
-  core_->listener->start();
-  return std::nullopt;
+        std::make_shared<detail::wss_session>(*shared, std::move(socket), shared->next_id.fetch_add(1))->start();
+      });
 }
 
 void wss_server::stop() {
