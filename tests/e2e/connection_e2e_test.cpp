@@ -23,20 +23,17 @@ using namespace firebreak::test::netns;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-#ifndef FIREBREAK_BINARY
-#define FIREBREAK_BINARY ""
-#endif
 #ifndef CONNECTION_PEER_BINARY
 #define CONNECTION_PEER_BINARY ""
 #endif
 
 std::string why_skip() {
-  if (std::string(FIREBREAK_BINARY).empty() || std::string(CONNECTION_PEER_BINARY).empty())
+  if (firebreak_binary().empty() || std::string(CONNECTION_PEER_BINARY).empty())
     return "the firebreak and connection_peer binaries are not built";
   if (auto missing = coturn::missing_tools(); !missing.empty()) return missing;
   if (::geteuid() != 0) return "needs root for network namespaces";
   for (const char* tool : {"ip", "nft", "wg"})
-    if (!detail::executable_in_path(tool)) return std::string(tool) + " is not installed";
+    if (!executable_in_path(tool)) return std::string(tool) + " is not installed";
   return {};
 }
 
@@ -79,7 +76,7 @@ struct topology {
     relay.emplace(dir, coturn::relay_settings{.listen_ip = "10.71.1.1", .port = 3478, .secret = secret, .ns = &hub});
     write_file("relay-secret", secret);
     portal.emplace(hub,
-                   std::vector<std::string>{FIREBREAK_BINARY, "portal", "--data-dir", (dir / "portal").string(),
+                   std::vector<std::string>{firebreak_binary(), "portal", "--data-dir", (dir / "portal").string(),
                                             "--listen", "0.0.0.0:8443", "--admin-listen", "127.0.0.1:8444",
                                             "--hostname", "10.71.1.1", "--hostname", "10.71.2.1", "--hostname", "127.0.0.1", "--relay",
                                             "turn-1=10.71.1.1:3478", "--relay-secret-file",
@@ -117,7 +114,7 @@ struct topology {
   }
 
   json admin(std::vector<std::string> args) {
-    std::vector<std::string> argv = {"ip", "netns", "exec", hub.name(), FIREBREAK_BINARY, "admin", "--portal",
+    std::vector<std::string> argv = {"ip", "netns", "exec", hub.name(), firebreak_binary(), "admin", "--portal",
                                      "127.0.0.1:8444", "--token-file", (dir / "portal" / "admin-token").string(),
                                      "--json"};
     argv.insert(argv.end(), args.begin(), args.end());
@@ -190,15 +187,17 @@ TEST_CASE("peer connections through the portal's signalling: direct, relay-only,
                 "nft add rule inet lossy in meta l4proto udp numgen random mod 100 '<' 20 drop && "
                 "nft add rule inet lossy out meta l4proto udp numgen random mod 100 '<' 20 drop")
                 .ok());
-    auto client = t.client({"--packets", "200", "--probe-ms", "20"}, 8);
-    REQUIRE_MESSAGE(wait_until([&] { return find_event(client, "summary").has_value(); }, 40s),
+    // A lost handshake message costs a 5 s retry, so the client is given time; it stops after 25 s.
+    auto client = t.client({"--packets", "200", "--probe-ms", "20"}, 25);
+    REQUIRE_MESSAGE(wait_until([&] { return find_event(client, "summary").has_value(); }, 45s),
                     "no summary:\n" << client.log());
     CHECK(find_event(client, "connection", "connected"));
     auto summary = find_event(client, "summary");
     const double sent = summary->at("sent").get<double>(), echoed = summary->at("echoed").get<double>();
     MESSAGE("with 20 % loss each way: " << echoed << " of " << sent << " packets echoed");
-    // Each echo crosses the lossy link twice: about 64 % come back. Far fewer means the path broke.
-    CHECK(echoed >= 0.4 * sent);
+    // Each echo crosses the lossy link twice: about 64 % come back once connected (less of what was
+    // held while connecting). A broken path brings back next to nothing.
+    CHECK(echoed >= 0.3 * sent);
   }
   SUBCASE("the gateway killed with SIGKILL: the client reports failed within 20 s") {
     auto client = t.client({"--packets", "5", "--probe-ms", "200"}, 60);

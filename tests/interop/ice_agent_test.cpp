@@ -200,7 +200,7 @@ TEST_CASE("through coturn: relay-only agents connect on a relayed pair; a wrong 
     MESSAGE("skipped: " << missing);
     return;
   }
-  netns::temp_directory dir;
+  firebreak::test::temp_directory dir;
   const std::string secret = "a-fixed-static-auth-secret-for-tests";
   coturn::relay relay(dir, {.secret = secret});
   coturn::echo_peer echo(dir, "127.0.0.1");
@@ -288,7 +288,7 @@ TEST_CASE("a TURN server that does not answer: relay-only gathering ends with no
   auto a = on_loopback("silent");
   a.relay_only = true;
   // Nothing listens there: the allocation requests go unanswered until libnice gives up.
-  a.turn = {{"127.0.0.1", coturn::free_udp_port(), "1700000000:nobody", "not-a-real-password"}};
+  a.turn = {{"127.0.0.1", firebreak::test::free_loopback_port(SOCK_DGRAM), "1700000000:nobody", "not-a-real-password"}};
   p.start(a, on_loopback("other"));
   REQUIRE(p.a_seen.wait([](observed& o) { return o.gathered.has_value(); }, 60s));
   REQUIRE(p.a_seen.reached(ice::agent_state::failed));
