@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "transport/websocket/target.hpp"
 #include "transport/websocket/https_client.hpp"
 
 namespace firebreak::apps {
@@ -33,21 +34,8 @@ constexpr auto request_timeout = std::chrono::seconds(15);
 
 // ---- small text helpers -----------------------------------------------------------------------------------
 
-/// Percent-encodes one path segment: ids come from the command line and must not change the path.
-std::string path_segment(std::string_view text) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
+/// One path segment, percent-encoded: ids come from the command line and must not change the path.
+std::string path_segment(std::string_view text) { return websocket::percent_encode(text); }
 
 std::optional<std::int64_t> parse_integer(std::string_view text) {
   std::int64_t value = 0;

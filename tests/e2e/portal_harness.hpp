@@ -40,6 +40,7 @@
 #include "messages/phoenix_frame.hpp"
 #include "messages/portal_events.hpp"
 #include "tests/support/local_machine.hpp"
+#include "transport/websocket/target.hpp"
 #include "transport/websocket/https_client.hpp"
 #include "transport/websocket/logger.hpp"
 #include "transport/websocket/wss_client.hpp"
@@ -78,21 +79,6 @@ inline std::string new_public_key() {
   return wireguard::to_base64(pub);
 }
 
-/// Percent-encodes everything but unreserved characters (base64 keys carry '+', '/' and '=').
-inline std::string url_encode(std::string_view text) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
 
 inline std::string describe(const websocket::client_error& e) {
   std::ostringstream out;
@@ -397,8 +383,8 @@ class portal_harness {
   }
 
   static std::string socket_target(const std::string& token, const std::string& public_key) {
-    std::string t = "/socket/websocket?token=" + url_encode(token) + "&vsn=2.0.0";
-    if (!public_key.empty()) t += "&public_key=" + url_encode(public_key);
+    std::string t = "/socket/websocket?token=" + websocket::percent_encode(token) + "&vsn=2.0.0";
+    if (!public_key.empty()) t += "&public_key=" + websocket::percent_encode(public_key);
     return t;
   }
 
