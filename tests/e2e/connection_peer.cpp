@@ -146,6 +146,8 @@ caf::behavior driver(caf::stateful_actor<driver_state>* self, options opt, conne
     spec.relay_only = s.opt.relay_only;
     spec.local_addresses = s.opt.local_addresses;
     spec.relays = s.relays;
+    // coturn answers STUN too: the relays double as STUN servers for server-reflexive candidates.
+    for (const auto& r : s.relays) spec.stun_servers.push_back(r.host + ":" + std::to_string(r.port));
     const auto peer = spec.peer_id;
     if (auto it = s.connections.find(peer); it != s.connections.end())
       self->send(it->second, close_connection{"replaced by a new flow", close_mode::silent});
