@@ -37,6 +37,11 @@ access_index::access_index(const std::vector<policy>& policies, const std::vecto
   }
 }
 
+bool access_index::may_connect(const std::string& client_id) const {
+  auto c = clients_.find(client_id);
+  return c != clients_.end() && !c->second.disabled;
+}
+
 const std::string& access_index::description(const std::string& resource_id) const {
   static const std::string none;
   auto it = descriptions_.find(resource_id);

@@ -40,6 +40,9 @@ class access_index {
   /// The resources `client_id` may reach at `now_ms`: none for an unknown or disabled client.
   resource_view granted(const std::string& client_id, std::int64_t now_ms) const;
 
+  /// False for a client that is disabled or no longer exists: its session must end.
+  bool may_connect(const std::string& client_id) const;
+
   /// A resource's description as JSON text; empty for a resource the index does not know.
   const std::string& description(const std::string& resource_id) const;
 

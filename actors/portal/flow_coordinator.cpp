@@ -194,16 +194,9 @@ void announce(coordinator* self, const flow_change_list& list) {
                                                                 to_seconds(change.new_expires_at_ms)}));
           }
         });
+    // Clients hear resource_deleted (and, when disabled or deleted, the end of their session) from the
+    // store actor's access diff; a flow alone going, as with DELETE /v1/flows/{id}, takes no resource away.
     if (change.kind == flow_change_kind::revoke) {
-      self->request(self->state.presence, store_timeout, session_atom::value, peer_kind::client, f.client_id)
-          .then([=](const caf::actor& client_session) {
-            // The client hears resource_deleted from the store's access diff (the flow alone going, as
-            // with DELETE /v1/flows/{id}, takes no resource away). A client that may no longer connect
-            // at all is disconnected as well.
-            if (client_session &&
-                (change.reason == revoke_reason::client_disabled || change.reason == revoke_reason::client_deleted))
-              self->send(client_session, close_session{"this client was disabled or deleted by an administrator"});
-          });
       if (change.reason == revoke_reason::gateway_deleted)
         self->request(self->state.presence, store_timeout, session_atom::value, peer_kind::gateway, f.gateway_id)
             .then([=](const caf::actor& gateway_session) {

@@ -90,16 +90,25 @@ void tell_clients(store_self* self) {
     return;
   }
   const auto now = unix_ms_now();
-  for (auto& [address, w] : st.watched) {
+  for (auto it = st.watched.begin(); it != st.watched.end();) {
+    auto& w = it->second;
     auto now_granted = (*index)->granted(w.client_id, now);
     auto change = (*index)->diff(w.told, now_granted);
-    if (change.empty()) continue;
     for (auto& description : change.upserted)
       self->send(w.session, push{std::string(client_topic::resource_created_or_updated::event), std::move(description)});
     for (const auto& id : change.deleted_ids)
       self->send(w.session,
                  push{std::string(client_topic::resource_deleted::event), to_json(client_topic::resource_deleted{id}).dump()});
     w.told = std::move(now_granted);
+    // A client that may no longer connect hears what it lost, then is disconnected: both from here,
+    // so the session sees them in that order.
+    if (!(*index)->may_connect(w.client_id)) {
+      self->send(w.session, close_session{"this client was disabled or deleted by an administrator"});
+      self->demonitor(w.session);
+      it = st.watched.erase(it);
+    } else {
+      ++it;
+    }
   }
 }
 

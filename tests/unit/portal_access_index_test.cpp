@@ -56,6 +56,9 @@ TEST_CASE("a disabled or unknown client reaches nothing") {
   auto index = o.index();
   CHECK(index.granted("c-carol", t0).empty());
   CHECK(index.granted("c-nobody", t0).empty());
+  CHECK_FALSE(index.may_connect("c-carol"));
+  CHECK_FALSE(index.may_connect("c-nobody"));
+  CHECK(index.may_connect("c-ada"));
 }
 
 TEST_CASE("descriptions are the wire form clients are sent; an unknown resource has none") {
