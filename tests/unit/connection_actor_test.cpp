@@ -68,13 +68,16 @@ caf::behavior scripted_ice(caf::stateful_actor<scripted_ice_state>* self, switch
 
 /// Records what an owner hears.
 struct recorder_state {
+  std::string role;  // "owner" or "sink"; also: CAF 0.17 dereferences a null argument pack when an
+                     // actor function takes no arguments, which UBSan reports
   std::vector<connection_event> events;
   std::vector<local_candidates> candidates;
   std::vector<packet_batch> packets;
   static inline const char* name = "recorder";
 };
 
-caf::behavior recorder(caf::stateful_actor<recorder_state>* self) {
+caf::behavior recorder(caf::stateful_actor<recorder_state>* self, std::string role) {
+  self->state.role = std::move(role);
   return {
       [=](const connection_event& e) { self->state.events.push_back(e); },
       [=](const local_candidates& c) { self->state.candidates.push_back(c); },
@@ -115,8 +118,8 @@ struct fixture {
     rng.fill(p.bytes);
     psk = wireguard::to_base64(p.bytes);
     for (int i = 0; i < 2; ++i) {
-      owner[i] = sys->spawn(recorder);
-      sink[i] = sys->spawn(recorder);
+      owner[i] = sys->spawn(recorder, std::string("owner"));
+      sink[i] = sys->spawn(recorder, std::string("sink"));
     }
     run();
     baseline = sys->registry().running();
