@@ -310,17 +310,16 @@ agent::agent(std::shared_ptr<impl> i) : impl_(std::move(i)) {}
 
 agent::~agent() { close(); }
 
+namespace {
+
+/// The candidate as libnice reads it (caller frees), or null with `why` set.
+NiceCandidate* parse_remote(const agent::impl& i, std::string_view candidate, std::string& why);
+
+}  // namespace
+
 bool agent::add_remote_candidate(std::string_view candidate, std::string& why) {
-  if (impl_->closed || impl_->nice == nullptr) {
-    why = "the agent is closed";
-    return false;
-  }
-  const auto line = as_sdp_line(candidate);
-  NiceCandidate* c = nice_agent_parse_remote_candidate_sdp(impl_->nice, impl_->stream, line.c_str());
-  if (c == nullptr) {
-    why = "not an ICE candidate";
-    return false;
-  }
+  NiceCandidate* c = parse_remote(*impl_, candidate, why);
+  if (c == nullptr) return false;
   GSList* list = g_slist_append(nullptr, c);
   const int added = nice_agent_set_remote_candidates(impl_->nice, impl_->stream, component_id, list);
   g_slist_free_full(list, reinterpret_cast<GDestroyNotify>(nice_candidate_free));
@@ -334,19 +333,26 @@ bool agent::add_remote_candidate(std::string_view candidate, std::string& why) {
 bool agent::remove_remote_candidate(std::string_view candidate, std::string& why) {
   // libnice 0.1.21 cannot forget one remote candidate; parse it, so garbage is still reported, and
   // leave the pair to fail its checks (or consent) on its own.
-  if (impl_->closed || impl_->nice == nullptr) {
-    why = "the agent is closed";
-    return false;
-  }
-  const auto line = as_sdp_line(candidate);
-  NiceCandidate* c = nice_agent_parse_remote_candidate_sdp(impl_->nice, impl_->stream, line.c_str());
-  if (c == nullptr) {
-    why = "not an ICE candidate";
-    return false;
-  }
+  NiceCandidate* c = parse_remote(*impl_, candidate, why);
+  if (c == nullptr) return false;
   nice_candidate_free(c);
   return true;
 }
+
+namespace {
+
+NiceCandidate* parse_remote(const agent::impl& i, std::string_view candidate, std::string& why) {
+  if (i.closed || i.nice == nullptr) {
+    why = "the agent is closed";
+    return nullptr;
+  }
+  const auto line = as_sdp_line(candidate);
+  NiceCandidate* c = nice_agent_parse_remote_candidate_sdp(i.nice, i.stream, line.c_str());
+  if (c == nullptr) why = "not an ICE candidate";
+  return c;
+}
+
+}  // namespace
 
 bool agent::send(std::span<const std::uint8_t> bytes) {
   if (!impl_->has_pair || impl_->closed) return false;
