@@ -62,7 +62,7 @@ std::string link_config::add_address(int ifindex, const std::string& cidr) {
   return {};
 }
 
-std::string link_config::add_route(int ifindex, const std::string& prefix) {
+std::string link_config::change_route(int ifindex, const std::string& prefix, bool add) {
   if (!sock_) return "cannot open a netlink socket";
   owned<nl_addr, nl_addr_put> dst;
   if (int err = nl_addr_parse(prefix.c_str(), AF_UNSPEC, &dst.p); err < 0)
@@ -74,9 +74,20 @@ std::string link_config::add_route(int ifindex, const std::string& prefix) {
   rtnl_nexthop* nh = rtnl_route_nh_alloc();
   rtnl_route_nh_set_ifindex(nh, ifindex);
   rtnl_route_add_nexthop(route.p, nh);  // the route owns the next hop now
-  if (int err = rtnl_route_add(sock_, route.p, NLM_F_CREATE); err < 0 && err != -NLE_EXIST)
-    return failure("cannot add route " + prefix, err);
+  if (add) {
+    if (int err = rtnl_route_add(sock_, route.p, NLM_F_CREATE); err < 0 && err != -NLE_EXIST)
+      return failure("cannot add route " + prefix, err);
+  } else {
+    if (int err = rtnl_route_delete(sock_, route.p, 0); err < 0 && err != -NLE_OBJ_NOTFOUND)
+      return failure("cannot remove route " + prefix, err);
+  }
   return {};
+}
+
+std::string link_config::add_route(int ifindex, const std::string& prefix) { return change_route(ifindex, prefix, true); }
+
+std::string link_config::remove_route(int ifindex, const std::string& prefix) {
+  return change_route(ifindex, prefix, false);
 }
 
 }  // namespace firebreak::tun

@@ -20,8 +20,11 @@ class link_config {
   std::string add_address(int ifindex, const std::string& cidr);
   /// A route to `prefix` through the interface; an identical existing route is not an error.
   std::string add_route(int ifindex, const std::string& prefix);
+  /// Removes that route; one that is already gone is not an error.
+  std::string remove_route(int ifindex, const std::string& prefix);
 
  private:
+  std::string change_route(int ifindex, const std::string& prefix, bool add);
   ::nl_sock* sock_;
 };
 
