@@ -2,15 +2,18 @@
 #include <CLI/CLI.hpp>
 
 #include "apps/admin_command.hpp"
+#include "apps/node_command.hpp"
 #include "apps/portal_command.hpp"
 #include "apps/tunnel_command.hpp"
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv, char** envp) {
   CLI::App app{"Firebreak: zero-trust access with connections that close actively."};
   app.require_subcommand(1);
   auto tunnel = firebreak::apps::add_tunnel_command(app);
   auto admin = firebreak::apps::add_admin_command(app);
   auto portal = firebreak::apps::add_portal_command(app);
+  auto client = firebreak::apps::add_node_command(app, firebreak::config::node_role::client);
+  auto gateway = firebreak::apps::add_node_command(app, firebreak::config::node_role::gateway);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -21,5 +24,7 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("tunnel")) return firebreak::apps::run_tunnel(*tunnel);
   if (app.got_subcommand("admin")) return firebreak::apps::run_admin(*admin);
   if (app.got_subcommand("portal")) return firebreak::apps::run_portal(*portal);
+  if (app.got_subcommand("client")) return firebreak::apps::run_node(*client, envp);
+  if (app.got_subcommand("gateway")) return firebreak::apps::run_node(*gateway, envp);
   return 2;
 }

@@ -155,6 +155,17 @@ struct wg_counters {
   std::uint64_t tx_bytes = 0;
   std::uint64_t rx_bytes = 0;
   std::uint64_t dropped = 0;
+  std::int64_t last_handshake_unix_ms = 0;  // 0: no handshake yet
+};
+
+/// One connection as the status command shows it (answer to status_atom).
+struct connection_status {
+  std::string peer_id;
+  connection_state state = connection_state::connecting;
+  bool relayed = false;
+  std::string path;  // "host a:b -> relay c:d"; empty before ICE selected a pair
+  std::int64_t last_handshake_unix_ms = 0;
+  std::uint64_t tx_bytes = 0, rx_bytes = 0, dropped = 0;
 };
 
 template <class Inspector>
@@ -195,10 +206,16 @@ typename Inspector::result_type inspect(Inspector& f, wg_tick& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, wg_counters& x) {
-  return f(caf::meta::type_name("wg_counters"), x.tx_bytes, x.rx_bytes, x.dropped);
+  return f(caf::meta::type_name("wg_counters"), x.tx_bytes, x.rx_bytes, x.dropped, x.last_handshake_unix_ms);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, connection_status& x) {
+  return f(caf::meta::type_name("connection_status"), x.peer_id, x.state, x.relayed, x.path,
+           x.last_handshake_unix_ms, x.tx_bytes, x.rx_bytes, x.dropped);
 }
 
 using counters_atom = caf::atom_constant<caf::atom("counters")>;
+using status_atom = caf::atom_constant<caf::atom("status")>;
 using ice_closed_atom = caf::atom_constant<caf::atom("iceclosed")>;
 using idle_check_atom = caf::atom_constant<caf::atom("idlecheck")>;
 using connect_timeout_atom = caf::atom_constant<caf::atom("conntmo")>;

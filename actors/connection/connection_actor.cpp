@@ -157,6 +157,23 @@ caf::behavior connection_actor(conn_self* self, connection_spec spec, connection
         emit(self, closed_by::local, c.reason, mode);
         wind_down(self, mode, c.reason);
       },
+      [=](status_atom) -> caf::result<connection_status> {
+        auto& s = self->state;
+        connection_status out{s.peer_id, s.state, s.relayed, s.path, 0, 0, 0, 0};
+        if (s.ending || !s.wireguard) return out;
+        auto rp = self->make_response_promise<connection_status>();
+        self->request(s.wireguard, std::chrono::seconds(1), counters_atom::value)
+            .then([=](const wg_counters& c) mutable {
+              auto o = out;
+              o.last_handshake_unix_ms = c.last_handshake_unix_ms;
+              o.tx_bytes = c.tx_bytes;
+              o.rx_bytes = c.rx_bytes;
+              o.dropped = c.dropped;
+              rp.deliver(o);
+            },
+            [=](const caf::error&) mutable { rp.deliver(out); });
+        return rp;
+      },
       [=](connect_timeout_atom) {
         auto& s = self->state;
         if (s.state != connection_state::connecting || s.ending) return;

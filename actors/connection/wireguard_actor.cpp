@@ -99,7 +99,7 @@ caf::behavior wireguard_actor(wg_self* self, caf::actor connection, connection_s
     self->send(st.connection, wg_status{wg_condition::bad_keys, which + " is not 32 bytes of base64"});
     return {
         [=](const close_connection&) { self->quit(); },
-        [=](counters_atom) { return wg_counters{0, 0, 0}; },
+        [=](counters_atom) { return wg_counters{0, 0, 0, 0}; },
     };
   }
   wireguard::device_config cfg;
@@ -163,7 +163,10 @@ caf::behavior wireguard_actor(wg_self* self, caf::actor connection, connection_s
         auto status = s.device->status(s.peer);
         std::uint64_t dropped = s.no_path_drops;
         for (auto n : s.device->drops()) dropped += n;
-        return wg_counters{status ? status->tx_bytes : 0, status ? status->rx_bytes : 0, dropped};
+        std::int64_t handshake_ms = 0;
+        if (status && status->last_handshake_wall)
+          handshake_ms = std::chrono::duration_cast<std::chrono::milliseconds>(*status->last_handshake_wall).count();
+        return wg_counters{status ? status->tx_bytes : 0, status ? status->rx_bytes : 0, dropped, handshake_ms};
       },
       [=](const close_connection& c) {
         auto& s = self->state;

@@ -48,9 +48,14 @@ std::unique_ptr<ssl::context> make_client_tls_context(const std::filesystem::pat
   auto ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
   harden(*ctx);
   boost::system::error_code ec;
-  ctx->load_verify_file(ca_file.string(), ec);
+  // No CA file: the system's trust store, for a portal with a publicly trusted certificate.
+  if (ca_file.empty())
+    ctx->set_default_verify_paths(ec);
+  else
+    ctx->load_verify_file(ca_file.string(), ec);
   if (ec) {
-    why = "cannot load the CA file " + ca_file.string() + ": " + ec.message();
+    why = ca_file.empty() ? "cannot load the system's CA certificates: " + ec.message()
+                          : "cannot load the CA file " + ca_file.string() + ": " + ec.message();
     return nullptr;
   }
   ctx->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);

@@ -18,7 +18,7 @@ std::unique_ptr<boost::asio::ssl::context> make_server_tls_context(const std::fi
                                                                     const std::filesystem::path& key_path,
                                                                     std::string& why);
 
-/// A client context that trusts only the CA certificates in `ca_file` and verifies the peer.
+/// A client context that trusts the CA certificates in `ca_file` (the system store when empty) and verifies the peer.
 /// Host name checking is per connection: see prepare_client_stream.
 std::unique_ptr<boost::asio::ssl::context> make_client_tls_context(const std::filesystem::path& ca_file,
                                                                     std::string& why);

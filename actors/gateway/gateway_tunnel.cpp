@@ -1,0 +1,248 @@
+#include "actors/gateway/gateway_tunnel.hpp"
+
+#include <chrono>
+#include <map>
+#include <variant>
+
+#include <nlohmann/json.hpp>
+
+#include "messages/portal_messages.hpp"
+
+#include "transport/ip/packet.hpp"
+
+namespace firebreak::gateway {
+
+using namespace messages;
+using tunnel_self = caf::stateful_actor<tunnel_state>;
+using json = nlohmann::json;
+
+namespace {
+
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void push_to_portal(tunnel_self* self, std::string_view event, const json& payload) {
+  auto& st = self->state;
+  if (st.portal) self->send(st.portal, push{std::string(event), payload.dump()});
+}
+
+/// Where packets from the clients go: the kernel, which forwards them to the resources.
+void to_tun(tunnel_self* self, const std::vector<std::uint8_t>& packet) {
+  auto& st = self->state;
+  if (st.settings.tun->write(packet))
+    ++st.forwarded_in;
+  else
+    ++st.drops.tun_write_failed;
+}
+
+void count(drop_counters& d, verdict v) {
+  switch (v) {
+    case verdict::spoofed_source: ++d.spoofed; break;
+    case verdict::not_granted: ++d.not_granted; break;
+    case verdict::expired: ++d.expired; break;
+    case verdict::unknown_client: ++d.unknown_client; break;
+    case verdict::allow: break;
+  }
+}
+
+void from_client(tunnel_self* self, packet_batch& batch) {
+  auto& st = self->state;
+  const auto now = wall_ms();
+  packet_batch answers{batch.peer_id, {}};
+  for (const auto& packet : batch.packets) {
+    auto info = ip::parse(packet);
+    if (!info) {
+      ++st.drops.unparsable;
+      continue;
+    }
+    const auto v = st.grants.from_client(batch.peer_id, *info, now);
+    if (v == verdict::allow) {
+      to_tun(self, packet);
+      continue;
+    }
+    count(st.drops, v);
+    if (v == verdict::spoofed_source || v == verdict::unknown_client) continue;
+    // Refused: say so, as a router that filters does, so the client's application fails at once.
+    st.icmp.resize(1280);
+    if (auto n = ip::build_unreachable(packet, ip::unreachable::admin_prohibited, st.icmp); n > 0) {
+      answers.packets.emplace_back(st.icmp.begin(), st.icmp.begin() + static_cast<std::ptrdiff_t>(n));
+      ++st.drops.icmp_sent;
+    }
+  }
+  if (!answers.packets.empty())
+    if (auto c = st.connections.find(batch.peer_id)) self->send(c, std::move(answers));
+}
+
+void from_tun(tunnel_self* self, packet_batch& batch) {
+  auto& st = self->state;
+  const auto now = wall_ms();
+  std::map<std::string, packet_batch> out;
+  for (auto& packet : batch.packets) {
+    auto info = ip::parse(packet);
+    if (!info) {
+      ++st.drops.unparsable;
+      continue;
+    }
+    auto client = st.grants.client_at(info->v6, info->dst);
+    if (!client) {
+      ++st.drops.unknown_client;
+      continue;
+    }
+    const auto v = st.grants.to_client(*client, *info, now);
+    if (v != verdict::allow) {
+      count(st.drops, v);
+      continue;
+    }
+    auto& b = out[*client];
+    b.peer_id = *client;
+    b.packets.push_back(std::move(packet));
+  }
+  for (auto& [client, b] : out) {
+    if (auto c = st.connections.find(client)) {
+      st.forwarded_out += b.packets.size();
+      self->send(c, std::move(b));
+    } else {
+      st.drops.no_connection += b.packets.size();
+    }
+  }
+}
+
+void set_interface(tunnel_self* self, const tunnel_interface& iface) {
+  auto& st = self->state;
+  st.interface = iface;
+  const int ifindex = st.settings.tun->ifindex();
+  for (const auto& a : {iface.ipv4 + "/32", iface.ipv6 + "/128"})
+    if (auto why = st.links->add_address(ifindex, a); !why.empty()) st.log->warn("tunnel address {}: {}", a, why);
+  // Answers to clients come back through the TUN: the clients' ranges are routed to it.
+  for (const auto& r : {"100.64.0.0/10", "fd00:2021:1111::/48"})
+    if (auto why = st.links->add_route(ifindex, r); !why.empty()) st.log->warn("route {}: {}", r, why);
+}
+
+json grants_json(const grant_table& grants) {
+  json out = json::array();
+  for (const auto& [id, c] : grants.clients()) {
+    json resources = json::array();
+    for (const auto& [rid, g] : c.resources)
+      resources.push_back({{"id", rid},
+                           {"name", g.name},
+                           {"address", g.prefix.to_string()},
+                           {"expires_at_unix_ms", g.expires_at_ms ? json(*g.expires_at_ms) : json(nullptr)}});
+    out.push_back({{"client", id},
+                   {"ipv4", c.ipv4 ? c.ipv4->to_string() : ""},
+                   {"ipv6", c.ipv6 ? c.ipv6->to_string() : ""},
+                   {"resources", resources}});
+  }
+  return out;
+}
+
+}  // namespace
+
+caf::behavior gateway_tunnel(tunnel_self* self, tunnel_settings settings) {
+  auto& st = self->state;
+  st.settings = std::move(settings);
+  st.log = st.settings.log ? st.settings.log : spdlog::default_logger();
+  st.links = std::make_unique<tun::link_config>();
+  st.connections.init(self, st.settings.connection, st.settings.ice);
+
+  return {
+      [=](const caf::actor& portal) { self->state.portal = portal; },
+      [=](const gateway_event& in) {
+        auto& s = self->state;
+        std::visit(
+            [&](const auto& e) {
+              using T = std::decay_t<decltype(e)>;
+              if constexpr (std::is_same_v<T, gateway_topic::init>) {
+                set_interface(self, e.interface);
+                s.connections.set_relays(e.relays);
+              } else if constexpr (std::is_same_v<T, gateway_topic::ice_candidates>) {
+                s.connections.candidates(e.client_id, e.candidates, false);
+              } else if constexpr (std::is_same_v<T, gateway_topic::invalidate_ice_candidates>) {
+                s.connections.candidates(e.client_id, e.candidates, true);
+              } else if constexpr (std::is_same_v<T, relays_presence>) {
+                s.connections.update_relays(e);
+              }
+            },
+            in.event);
+      },
+      [=](const accept_flow& a) {
+        auto& s = self->state;
+        const auto& f = a.flow;
+        const auto state = s.connections.state_of(f.client.id);
+        // One connection per client, whatever the number of its flows: a live one is kept (the
+        // client keeps it too, as it asked naming this gateway), a dead or absent one is started.
+        if (!state || *state == connection_state::closed || *state == connection_state::failed) {
+          connection_spec spec;
+          spec.peer_id = f.client.id;
+          spec.controlling = false;
+          spec.remote_public_key = f.client.public_key;
+          spec.preshared_key = f.client.preshared_key;
+          spec.local_ice_ufrag = f.gateway_ice_credentials.username;
+          spec.local_ice_password = f.gateway_ice_credentials.password;
+          spec.remote_ice_ufrag = f.client_ice_credentials.username;
+          spec.remote_ice_password = f.client_ice_credentials.password;
+          s.connections.start(std::move(spec));
+          s.log->info("[peer {}] accepting a connection for resource {}", f.client.id, f.resource.id);
+        } else {
+          s.log->info("[peer {}] resource {} joins the existing connection ({})", f.client.id, f.resource.id,
+                      to_string(*state));
+        }
+        push_to_portal(self, "flow_authorized", to_json(gateway_topic::flow_authorized{f.ref}));
+      },
+      [=](client_grants& g) { self->state.grants.replace(std::move(g)); },
+      [=](const client_unauthorized& u) {
+        self->state.log->info("[peer {}] no grant left ({}): its packets are refused from now on", u.client_id,
+                              u.reason);
+      },
+      [=](packet_batch& batch) {
+        auto& s = self->state;
+        if (batch.peer_id.empty()) {
+          from_tun(self, batch);
+          if (s.settings.reader_credit) s.settings.reader_credit->fetch_sub(1, std::memory_order_acq_rel);
+        } else {
+          from_client(self, batch);
+        }
+      },
+      [=](const local_candidates& lc) {
+        push_to_portal(self, "broadcast_ice_candidates",
+                       to_json(gateway_topic::broadcast_ice_candidates{{lc.peer_id}, lc.candidates}));
+      },
+      [=](const connection_event& e) {
+        auto& s = self->state;
+        if (s.connections.on_event(e, caf::actor_cast<caf::actor_addr>(self->current_sender())))
+          s.log->info("[peer {}] connection {}{}", e.peer_id, to_string(e.state), e.reason.empty() ? "" : ": " + e.reason);
+      },
+      [=](node_status_atom) -> caf::result<std::string> {
+        auto& s = self->state;
+        auto rp = self->make_response_promise<std::string>();
+        json head = {{"role", "gateway"},
+                     {"interface", s.settings.tun->name()},
+                     {"ipv4", s.interface.ipv4},
+                     {"ipv6", s.interface.ipv6},
+                     {"grants", grants_json(s.grants)},
+                     {"packets", {{"to_resources", s.forwarded_in}, {"to_clients", s.forwarded_out}}},
+                     {"dropped",
+                      {{"spoofed_source", s.drops.spoofed},
+                       {"not_granted", s.drops.not_granted},
+                       {"grant_expired", s.drops.expired},
+                       {"unknown_client", s.drops.unknown_client},
+                       {"unparsable", s.drops.unparsable},
+                       {"no_connection", s.drops.no_connection},
+                       {"tun_write_failed", s.drops.tun_write_failed}}},
+                     {"icmp_prohibited_sent", s.drops.icmp_sent}};
+        s.connections.status([rp, head](json rows) mutable {
+          head["connections"] = std::move(rows);
+          rp.deliver(head.dump());
+        });
+        return rp;
+      },
+      [=](shutdown_atom) {
+        auto& s = self->state;
+        s.connections.close_all("the gateway is shutting down", close_mode::goodbye_and_flush);
+        self->quit();
+      },
+  };
+}
+
+}  // namespace firebreak::gateway

@@ -1,0 +1,59 @@
+// The gateway's tunnel actor: its TUN device, the clients' connections, and the per-packet checks.
+//
+//   from a client (decrypted, packet_batch with its id)
+//       ── source is not the client's tunnel address ──> dropped, counted
+//       ── no live grant covers destination/protocol/port ──> ICMP "administratively prohibited" back
+//       ── granted ──> TUN ──> kernel (forwarding + masquerade) ──> the resource
+//   from the TUN (answers, packet_batch without id): destination = a client's tunnel address
+//       ── its source lies in a resource the client holds ──> that client's connection
+//       ── otherwise ──> dropped, counted
+//   accept_flow (authorization) ──> the client's connection is started, or kept if one is up or on
+//       its way ──> flow_authorized to the portal
+//   client_grants (authorization) ──> this actor's copy for the checks
+//   client_unauthorized ──> logged; the connection stays until the goodbye closes it (next step)
+//   shutdown_atom ──> every connection closed (goodbye_and_flush: the seam), quit
+#pragma once
+
+#include <memory>
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/gateway/grant_table.hpp"
+#include "actors/node/peer_connections.hpp"
+#include "messages/node_messages.hpp"
+#include "transport/tun/link_config_linux.hpp"
+#include "transport/tun/tun_device_linux.hpp"
+
+namespace firebreak::gateway {
+
+struct tunnel_settings {
+  std::shared_ptr<tun::tun_device> tun;
+  std::shared_ptr<std::atomic<int>> reader_credit;  // released per batch from the TUN reader
+  connection::connection_settings connection;
+  node::ice_options ice;
+  std::shared_ptr<spdlog::logger> log;
+};
+
+struct drop_counters {
+  std::uint64_t spoofed = 0, not_granted = 0, expired = 0, unknown_client = 0, unparsable = 0;
+  std::uint64_t no_connection = 0, tun_write_failed = 0, icmp_sent = 0;
+};
+
+struct tunnel_state {
+  tunnel_settings settings;
+  std::shared_ptr<spdlog::logger> log;
+  grant_table grants;  // a copy per client, from the authorization actor
+  node::peer_connections connections;
+  std::unique_ptr<tun::link_config> links;
+  caf::actor portal;  // portal_link: where pushes go
+  messages::tunnel_interface interface;
+  drop_counters drops;
+  std::uint64_t forwarded_in = 0, forwarded_out = 0;
+  std::vector<std::uint8_t> icmp;  // scratch for answers
+  static inline const char* name = "gateway_tunnel";
+};
+
+caf::behavior gateway_tunnel(caf::stateful_actor<tunnel_state>* self, tunnel_settings settings);
+
+}  // namespace firebreak::gateway

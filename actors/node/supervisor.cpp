@@ -1,0 +1,108 @@
+#include "actors/node/supervisor.hpp"
+
+#include <variant>
+
+#include <nlohmann/json.hpp>
+
+#include "messages/portal_link_messages.hpp"
+
+namespace firebreak::node {
+
+using namespace messages;
+using sup_self = caf::stateful_actor<supervisor_state>;
+
+namespace {
+
+using stop_now_atom = caf::atom_constant<caf::atom("stopnow")>;
+
+void begin_shutdown(sup_self* self, const std::string& why, int code) {
+  auto& st = self->state;
+  if (st.stopping) return;
+  st.stopping = true;
+  if (code != 0) st.settings.exit_code->store(code);
+  st.log->info("shutting down: {}", why);
+  // Leave first, so the portal stops choosing this node; then say goodbye to every peer.
+  self->send(st.settings.portal_link, leave_atom::value);
+  self->send(st.settings.tunnel, shutdown_atom::value);
+  st.waiting = 2;
+  self->monitor(st.settings.portal_link);
+  self->monitor(st.settings.tunnel);
+  self->set_down_handler([=](const caf::down_msg&) {
+    if (--self->state.waiting == 0) self->quit();
+  });
+  self->delayed_send(self, st.settings.flush_bound, stop_now_atom::value);
+}
+
+template <class Variant, class Wrap>
+void dispatch(sup_self* self, const push& in, Wrap&& route) {
+  auto& st = self->state;
+  auto payload = nlohmann::json::parse(in.payload, nullptr, false);
+  auto ev = decode_event<Variant>(in.event, payload);
+  if (!ev) {
+    if (ev.error && ev.error->kind == decode_error_kind::unknown_event) {
+      st.log->debug("portal event {} is not known to this version: ignored", in.event);
+    } else {
+      ++st.bad_events;
+      st.log->warn("portal event {} refused: {}", in.event, ev.error ? ev.error->message : "not JSON");
+    }
+    return;
+  }
+  route(*ev.value);
+}
+
+}  // namespace
+
+caf::behavior supervisor(sup_self* self, supervisor_settings settings) {
+  auto& st = self->state;
+  st.settings = std::move(settings);
+  st.log = st.settings.log ? st.settings.log : spdlog::default_logger();
+  if (st.settings.portal_link) self->send(st.settings.tunnel, st.settings.portal_link);
+
+  return {
+      [=](const caf::actor& link) {
+        // The portal link is spawned after this actor (it needs an owner): it arrives here.
+        self->state.settings.portal_link = link;
+        self->send(self->state.settings.tunnel, link);
+      },
+      [=](const push& in) {
+        auto& s = self->state;
+        if (s.stopping) return;
+        if (s.settings.who == role::client) {
+          dispatch<client_topic::from_portal>(self, in, [&](const client_topic::from_portal& e) {
+            self->send(self->state.settings.tunnel, client_event{e});
+          });
+          return;
+        }
+        dispatch<gateway_topic::from_portal>(self, in, [&](const gateway_topic::from_portal& e) {
+          auto& s2 = self->state;
+          const bool for_authorization = std::holds_alternative<gateway_topic::authorize_flow>(e) ||
+                                         std::holds_alternative<gateway_topic::reject_access>(e) ||
+                                         std::holds_alternative<gateway_topic::access_authorization_expiry_updated>(e);
+          if (for_authorization || std::holds_alternative<gateway_topic::init>(e))
+            self->send(s2.settings.authorization, gateway_event{e});
+          if (!for_authorization) self->send(s2.settings.tunnel, gateway_event{e});
+        });
+      },
+      [=](const link_status& ls) {
+        auto& s = self->state;
+        switch (ls.phase) {
+          case link_phase::joined: s.log->info("joined the portal"); break;
+          case link_phase::lost: s.log->warn("lost the portal ({}): reconnecting", ls.reason); break;
+          case link_phase::refused:
+            s.log->error("the portal refused this node ({}): check its token", ls.reason);
+            begin_shutdown(self, "refused by the portal", 1);
+            break;
+        }
+      },
+      [=](node_status_atom a) { return self->delegate(self->state.settings.tunnel, a); },
+      [=](shutdown_atom) { begin_shutdown(self, "signal", 0); },
+      [=](stop_now_atom) {
+        auto& s = self->state;
+        s.log->warn("shutdown took longer than {} ms: stopping now", s.settings.flush_bound.count());
+        self->send_exit(s.settings.portal_link, caf::exit_reason::user_shutdown);
+        self->quit();
+      },
+  };
+}
+
+}  // namespace firebreak::node

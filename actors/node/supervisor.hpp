@@ -1,0 +1,52 @@
+// The root actor of a client or gateway daemon: it starts the rest, turns the portal's frames into
+// typed events for them, answers the status command, and runs the shutdown sequence.
+//
+//   running ──push (from portal_link)──> decoded ──client_event──> tunnel                 (client)
+//      │                                         ──gateway_event──> authorization | tunnel (gateway:
+//      │                                            flows, rejections and expiries to authorization;
+//      │                                            init to both; candidates and relays to the tunnel)
+//      │  link_status{refused} ──> fatal: stopping, exit 1 (a bad token does not fix itself)
+//      │  node_status_atom ──> the tunnel answers
+//      │  shutdown_atom (SIGTERM/SIGINT)
+//      v
+//   stopping ── leave the portal (it stops choosing this node) ── tunnel: close every connection
+//      │        (goodbye_and_flush: the seam for the goodbye) ── bounded by flush_bound
+//      v
+//   done (quit; the process exits with exit_code)
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include "messages/node_messages.hpp"
+
+namespace firebreak::node {
+
+enum class role : std::uint8_t { client, gateway };
+
+struct supervisor_settings {
+  role who = role::client;
+  caf::actor tunnel;
+  caf::actor authorization;  // gateway only
+  caf::actor portal_link;
+  std::chrono::milliseconds flush_bound{1000};
+  std::shared_ptr<std::atomic<int>> exit_code;
+  std::shared_ptr<spdlog::logger> log;
+};
+
+struct supervisor_state {
+  supervisor_settings settings;
+  std::shared_ptr<spdlog::logger> log;
+  bool stopping = false;
+  int waiting = 0;
+  std::uint64_t bad_events = 0;
+  static inline const char* name = "supervisor";
+};
+
+caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, supervisor_settings settings);
+
+}  // namespace firebreak::node

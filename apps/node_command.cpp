@@ -1,0 +1,342 @@
+#include "apps/node_command.hpp"
+
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <caf/all.hpp>
+#include <nlohmann/json.hpp>
+
+#include "actors/client/client_tunnel.hpp"
+#include "actors/connection/ice_actor.hpp"
+#include "actors/gateway/authorization_actor.hpp"
+#include "actors/gateway/gateway_tunnel.hpp"
+#include "actors/node/supervisor.hpp"
+#include "actors/portal_link/portal_link.hpp"
+#include "apps/logging.hpp"
+#include "apps/status_socket.hpp"
+#include "messages/connection_messages.hpp"
+#include "messages/portal_messages.hpp"
+#include "transport/ice/glib_loop.hpp"
+#include "transport/tun/forwarding_linux.hpp"
+#include "transport/tun/link_config_linux.hpp"
+#include "transport/tun/tun_device_linux.hpp"
+#include "transport/tun/tun_reader.hpp"
+#include "transport/wireguard/crypto.hpp"
+#include "transport/wireguard/random.hpp"
+
+namespace firebreak::apps {
+
+namespace {
+
+using json = nlohmann::json;
+constexpr unsigned tunnel_mtu = 1280;
+
+const char* role_name(config::node_role r) { return r == config::node_role::client ? "client" : "gateway"; }
+
+/// This device's WireGuard key: read from `path`, or created there (mode 0600) on the first start.
+std::optional<wireguard::private_key> device_key(const std::string& path, std::string& why) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    wireguard::system_random rng;
+    wireguard::private_key key;
+    rng.fill(key.bytes);
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+    const auto old = ::umask(077);
+    std::ofstream out(path);
+    out << wireguard::to_base64(key.bytes) << "\n";
+    ::umask(old);
+    if (!out) {
+      why = "cannot create the key file " + path;
+      return std::nullopt;
+    }
+    component_logger("node")->info("created a new device key in {}", path);
+    return key;
+  }
+  std::ifstream in(path);
+  std::string text;
+  std::getline(in, text);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  auto key = wireguard::key_from_base64(text);
+  if (!key) {
+    // Never the file's content: it is a secret, even when it is a broken one.
+    why = "the key file " + path + " does not hold a WireGuard private key (32 bytes of base64)";
+    return std::nullopt;
+  }
+  wireguard::private_key out;
+  std::copy(key->bytes.begin(), key->bytes.end(), out.bytes.begin());
+  return out;
+}
+
+std::string age_of(std::int64_t unix_ms) {
+  if (unix_ms <= 0) return "never";
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  return std::to_string(std::max<std::int64_t>(0, (now - unix_ms) / 1000)) + " s ago";
+}
+
+std::string expiry_of(const json& v) {
+  if (v.is_null()) return "never";
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  const auto left = (v.get<std::int64_t>() - now) / 1000;
+  std::time_t t = v.get<std::int64_t>() / 1000;
+  char when[32];
+  std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", std::gmtime(&t));
+  return std::string(when) + (left >= 0 ? " (in " + std::to_string(left) + " s)" : " (expired)");
+}
+
+/// The status as a person reads it.
+void render_status(const json& s, std::ostream& out) {
+  out << s.value("role", "?") << " on " << s.value("interface", "?") << ", tunnel address " << s.value("ipv4", "-")
+      << " / " << s.value("ipv6", "-") << "\n";
+  if (s.contains("resources")) {
+    out << "\nresources (" << s["resources"].size() << ")\n";
+    for (const auto& r : s["resources"]) {
+      std::string gw = r.value("gateway", "");
+      out << "  " << r.value("name", "") << "  " << r.value("address", "") << "  id " << r.value("id", "") << "  "
+          << (gw.empty() ? "no flow" : "through gateway " + gw) << "\n";
+    }
+  }
+  if (s.contains("grants")) {
+    out << "\ngrants\n";
+    for (const auto& c : s["grants"]) {
+      out << "  client " << c.value("client", "") << " (" << c.value("ipv4", "") << ")\n";
+      for (const auto& r : c["resources"])
+        out << "    " << r.value("name", "") << "  " << r.value("address", "") << "  expires "
+            << expiry_of(r["expires_at_unix_ms"]) << "\n";
+      if (c["resources"].empty()) out << "    (none)\n";
+    }
+  }
+  out << "\nconnections (" << s["connections"].size() << ")\n";
+  for (const auto& c : s["connections"]) {
+    std::string path = c.value("path", "");
+    out << "  " << c.value("peer", "") << "  " << c.value("state", "") << "  " << (path.empty() ? "no path yet" : path)
+        << "  handshake " << age_of(c.value("last_handshake_unix_ms", std::int64_t{0})) << "  sent "
+        << c.value("tx_bytes", std::uint64_t{0}) << " B  received " << c.value("rx_bytes", std::uint64_t{0}) << " B\n";
+    if (!c.value("route", std::string{}).empty()) out << "      " << c.value("route", std::string{}) << "\n";
+  }
+  out << "\npackets " << s["packets"].dump() << "\ndropped " << s["dropped"].dump() << "\n";
+}
+
+int run_status(node_command& cmd) {
+  std::string path = cmd.status_socket;
+  if (path.empty()) {
+    const char* env = std::getenv("FIREBREAK_STATUS_SOCKET");
+    path = env ? env : std::string("/run/firebreak/") + role_name(cmd.role) + ".sock";
+  }
+  std::string why;
+  auto answer = ask_status(path, why);
+  if (!answer) {
+    std::cerr << "firebreak " << role_name(cmd.role) << " status: " << why << "\n";
+    return 1;
+  }
+  if (cmd.status_json) {
+    std::cout << *answer;
+    return 0;
+  }
+  auto s = json::parse(*answer, nullptr, false);
+  if (s.is_discarded() || s.contains("error")) {
+    std::cerr << "firebreak " << role_name(cmd.role) << " status: unexpected answer: " << *answer;
+    return 1;
+  }
+  render_status(s, std::cout);
+  return 0;
+}
+
+/// SIGTERM/SIGINT: the first starts the shutdown sequence, a second one exits at once.
+class signal_watch {
+ public:
+  signal_watch(sigset_t set, caf::actor supervisor) : set_(set) {
+    thread_ = std::thread([this, supervisor] {
+      int seen = 0;
+      timespec tick{0, 200'000'000};
+      while (!stop_) {
+        const int sig = sigtimedwait(&set_, nullptr, &tick);
+        if (sig <= 0) continue;
+        if (++seen == 1) {
+          component_logger("node")->info("received {}: leaving the portal, closing connections",
+                                         sig == SIGTERM ? "SIGTERM" : "SIGINT");
+          caf::anon_send(supervisor, messages::shutdown_atom::value);
+        } else {
+          component_logger("node")->warn("second signal: exiting at once");
+          std::_Exit(1);
+        }
+      }
+    });
+  }
+  ~signal_watch() {
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  sigset_t set_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace
+
+std::shared_ptr<node_command> add_node_command(CLI::App& app, config::node_role role) {
+  auto cmd = std::make_shared<node_command>();
+  cmd->role = role;
+  const bool client = role == config::node_role::client;
+  cmd->app = app.add_subcommand(role_name(role), client ? "run the client daemon: a TUN interface with routes to your "
+                                                          "resources, connections to their gateways"
+                                                        : "run a gateway: accept the flows the portal authorizes, "
+                                                          "forward to resources, enforce grants");
+  cmd->loader = std::make_unique<config::node_config_loader>(role, *cmd->app);
+  cmd->status = cmd->app->add_subcommand("status", "show the running daemon's connections, paths, handshakes, bytes"
+                                                   " and grants");
+  cmd->status->add_option("--status-socket", cmd->status_socket,
+                          "the daemon's status socket (env FIREBREAK_STATUS_SOCKET; default /run/firebreak/" +
+                              std::string(role_name(role)) + ".sock)");
+  cmd->status->add_flag("--json", cmd->status_json, "print the status as JSON");
+  return cmd;
+}
+
+int run_node(node_command& cmd, char** envp) {
+  if (cmd.status->parsed()) return run_status(cmd);
+  const char* who = role_name(cmd.role);
+  auto loaded = cmd.loader->load(config::environment_of(envp));
+  if (auto* err = std::get_if<config::config_error>(&loaded)) {
+    std::cerr << "firebreak " << who << ": " << config::describe(*err) << "\n";
+    return 2;
+  }
+  auto conf = std::get<config::node_config>(std::move(loaded));
+  setup_logging(conf.log_level);
+  auto log = component_logger(who);
+  log->info("starting: {}", config::describe(conf));
+
+  std::string why;
+  auto key = device_key(conf.key_file, why);
+  if (!key) {
+    std::cerr << "firebreak " << who << ": " << why << "\n";
+    return 2;
+  }
+
+  // Signals are waited for on a thread of their own; block them before any other thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::error_code ec;
+  auto tun = std::make_shared<tun::tun_device>(tun::tun_device::open(conf.interface, ec, why));
+  if (ec) {
+    std::cerr << "firebreak " << who << ": " << why << "\n";
+    return 1;
+  }
+  {
+    tun::link_config links;
+    if (auto e = links.set_mtu_and_up(tun->ifindex(), tunnel_mtu); !e.empty()) {
+      std::cerr << "firebreak " << who << ": " << conf.interface << ": " << e << "\n";
+      return 1;
+    }
+  }
+  std::optional<tun::forwarding> forwarding;
+  if (cmd.role == config::node_role::gateway && conf.manage_forwarding) {
+    forwarding = tun::forwarding::enable(conf.interface, {"100.64.0.0/10", "fd00:2021:1111::/48"}, why);
+    if (!forwarding) {
+      std::cerr << "firebreak gateway: cannot set up forwarding: " << why << "\n";
+      return 1;
+    }
+    for (const auto& w : forwarding->warnings()) log->warn("forwarding: {}", w);
+    log->info("forwarding on, clients masqueraded (nftables table {})", forwarding->table_name());
+  }
+
+  auto exit_code = std::make_shared<std::atomic<int>>(0);
+  caf::actor_system_config cfg;
+  messages::register_portal_messages(cfg);
+  messages::register_connection_messages(cfg);
+  {
+    caf::actor_system sys{cfg};
+    ice::glib_loop loop;
+    connection::connection_settings base;
+    base.log = component_logger("connection");
+    base.wireguard.local_key = *key;
+    base.wireguard.rng = std::make_shared<wireguard::system_random>();
+    base.wireguard.log = component_logger("wireguard");
+    auto* l = &loop;
+    auto ice_log = component_logger("ice");
+    base.make_ice = [l, ice_log](caf::local_actor* parent, const caf::actor& conn, const caf::actor& wg,
+                                 const messages::connection_spec& spec) {
+      return parent->spawn<caf::linked>(connection::ice_actor, conn, wg, spec, connection::ice_settings{l, ice_log});
+    };
+    node::ice_options ice{conf.relay_only, conf.local_addresses};
+
+    auto credit = std::make_shared<std::atomic<int>>(0);
+    caf::actor tunnel, authorization;
+    if (cmd.role == config::node_role::client) {
+      client::tunnel_settings ts{tun, credit, base, ice, 64, std::chrono::milliseconds(2000), component_logger("tunnel")};
+      tunnel = sys.spawn(client::client_tunnel, ts);
+    } else {
+      gateway::tunnel_settings ts{tun, credit, base, ice, component_logger("tunnel")};
+      tunnel = sys.spawn(gateway::gateway_tunnel, ts);
+      authorization = sys.spawn(gateway::authorization_actor,
+                                gateway::authorization_settings{tunnel, {}, component_logger("authorization")});
+    }
+    node::supervisor_settings ss;
+    ss.who = cmd.role == config::node_role::client ? node::role::client : node::role::gateway;
+    ss.tunnel = tunnel;
+    ss.authorization = authorization;
+    ss.exit_code = exit_code;
+    ss.log = log;
+    auto sup = sys.spawn(node::supervisor, ss);
+
+    portal_link::link_settings ls;
+    ls.host = conf.portal_host;
+    ls.port = conf.portal_port;
+    ls.ca_file = conf.portal_ca_file;
+    ls.token = conf.token;
+    ls.public_key = wireguard::to_base64(wireguard::x25519_public(*key));
+    ls.topic = who;
+    ls.owner = sup;
+    ls.log = component_logger("portal_link");
+    auto link = sys.spawn(portal_link::portal_link_actor, ls);
+    caf::anon_send(sup, link);
+
+    // The reader counts batches in flight; the tunnel releases them through the same counter.
+    tun::tun_reader reader(tun->fd(), credit, [tunnel](tun::tun_reader::batch&& b) {
+      caf::anon_send(tunnel, messages::packet_batch{{}, std::move(b)});
+    });
+
+    auto status = status_server::start(
+        conf.status_socket,
+        [&sys, sup]() -> std::string {
+          caf::scoped_actor asker{sys};
+          std::string out = R"({"error":"the daemon did not answer in time"})";
+          asker->request(sup, std::chrono::seconds(3), messages::node_status_atom::value)
+              .receive([&](const std::string& s) { out = s; }, [&](const caf::error&) {});
+          return out;
+        },
+        why);
+    if (!status) log->warn("no status socket: {}", why);
+    else log->info("status: firebreak {} status --status-socket {}", who, conf.status_socket);
+
+    {
+      signal_watch signals_thread(signals, sup);
+      caf::scoped_actor waiter{sys};
+      waiter->monitor(sup);
+      waiter->receive([](const caf::down_msg&) {});
+    }
+    reader.stop();
+    status.reset();
+    sys.await_all_actors_done();
+    loop.stop();
+  }
+  log->info("stopped");
+  return exit_code->load();
+}
+
+}  // namespace firebreak::apps
