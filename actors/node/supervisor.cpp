@@ -24,6 +24,8 @@ void begin_shutdown(sup_self* self, const std::string& why, int code) {
   // Leave first, so the portal stops choosing this node; then say goodbye to every peer.
   self->send(st.settings.portal_link, leave_atom::value);
   self->send(st.settings.tunnel, shutdown_atom::value);
+  // Grants stop mattering once every connection is closing.
+  if (st.settings.authorization) self->send_exit(st.settings.authorization, caf::exit_reason::user_shutdown);
   st.waiting = 2;
   self->monitor(st.settings.portal_link);
   self->monitor(st.settings.tunnel);
