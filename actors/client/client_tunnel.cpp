@@ -174,22 +174,24 @@ void on_flow_created(tunnel_self* self, const client_topic::flow_created& e) {
   }
   auto& r = it->second;
   r.gateway = e.gateway_id;
-  if (!connection_usable(st, e.gateway_id)) {
-    connection_spec spec;
-    spec.peer_id = e.gateway_id;
-    spec.controlling = true;
-    spec.remote_public_key = e.gateway_public_key;
-    spec.preshared_key = e.preshared_key;
-    spec.local_ice_ufrag = e.client_ice_credentials.username;
-    spec.local_ice_password = e.client_ice_credentials.password;
-    spec.remote_ice_ufrag = e.gateway_ice_credentials.username;
-    spec.remote_ice_password = e.gateway_ice_credentials.password;
+  connection_spec spec;
+  spec.peer_id = e.gateway_id;
+  spec.controlling = true;
+  spec.remote_public_key = e.gateway_public_key;
+  spec.preshared_key = e.preshared_key;
+  spec.local_ice_ufrag = e.client_ice_credentials.username;
+  spec.local_ice_password = e.client_ice_credentials.password;
+  spec.remote_ice_ufrag = e.gateway_ice_credentials.username;
+  spec.remote_ice_password = e.gateway_ice_credentials.password;
+  // The same keys as the live connection: this flow joins it. New keys: the gateway restarted (or
+  // this connection is over), so a new connection replaces it.
+  if (st.connections.joins_existing(spec)) {
+    st.log->info("resource {} ({}): flow through gateway {}, on its existing connection", r.description.id,
+                 r.description.name, e.gateway_id);
+  } else {
     st.connections.start(std::move(spec));
     st.log->info("resource {} ({}): flow through gateway {}, connecting", r.description.id, r.description.name,
                  e.gateway_id);
-  } else {
-    st.log->info("resource {} ({}): flow through gateway {}, on its existing connection", r.description.id,
-                 r.description.name, e.gateway_id);
   }
   if (!r.held.empty()) {
     packet_batch b{e.gateway_id, {r.held.begin(), r.held.end()}};

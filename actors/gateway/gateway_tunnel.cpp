@@ -169,24 +169,24 @@ caf::behavior gateway_tunnel(tunnel_self* self, tunnel_settings settings) {
       [=](const accept_flow& a) {
         auto& s = self->state;
         const auto& f = a.flow;
-        const auto state = s.connections.state_of(f.client.id);
-        // One connection per client, whatever the number of its flows: a live one is kept (the
-        // client keeps it too, as it asked naming this gateway), a dead or absent one is started.
-        if (!state || *state == connection_state::closed || *state == connection_state::failed) {
-          connection_spec spec;
-          spec.peer_id = f.client.id;
-          spec.controlling = false;
-          spec.remote_public_key = f.client.public_key;
-          spec.preshared_key = f.client.preshared_key;
-          spec.local_ice_ufrag = f.gateway_ice_credentials.username;
-          spec.local_ice_password = f.gateway_ice_credentials.password;
-          spec.remote_ice_ufrag = f.client_ice_credentials.username;
-          spec.remote_ice_password = f.client_ice_credentials.password;
-          s.connections.start(std::move(spec));
-          s.log->info("[peer {}] accepting a connection for resource {}", f.client.id, f.resource.id);
+        connection_spec spec;
+        spec.peer_id = f.client.id;
+        spec.controlling = false;
+        spec.remote_public_key = f.client.public_key;
+        spec.preshared_key = f.client.preshared_key;
+        spec.local_ice_ufrag = f.gateway_ice_credentials.username;
+        spec.local_ice_password = f.gateway_ice_credentials.password;
+        spec.remote_ice_ufrag = f.client_ice_credentials.username;
+        spec.remote_ice_password = f.client_ice_credentials.password;
+        // One connection per client session, whatever the number of its flows: a flow with the keys
+        // of the live connection joins it; new keys mean the client restarted, so it is replaced.
+        if (s.connections.joins_existing(spec)) {
+          s.log->info("[peer {}] resource {} joins the existing connection", f.client.id, f.resource.id);
         } else {
-          s.log->info("[peer {}] resource {} joins the existing connection ({})", f.client.id, f.resource.id,
-                      to_string(*state));
+          const bool replacing = static_cast<bool>(s.connections.find(f.client.id));
+          s.connections.start(std::move(spec));
+          s.log->info("[peer {}] {} a connection for resource {}", f.client.id, replacing ? "replacing" : "accepting",
+                      f.resource.id);
         }
         push_to_portal(self, "flow_authorized", to_json(gateway_topic::flow_authorized{f.ref}));
       },

@@ -30,6 +30,11 @@ std::vector<turn_relay> turn_relays_of(const std::vector<relay>& relays) {
   return out;
 }
 
+std::string keys_of(const connection_spec& spec) {
+  return spec.preshared_key + '\n' + spec.local_ice_ufrag + '\n' + spec.local_ice_password + '\n' +
+         spec.remote_ice_ufrag + '\n' + spec.remote_ice_password;
+}
+
 }  // namespace
 
 void peer_connections::init(caf::event_based_actor* self, connection::connection_settings base, ice_options options) {
@@ -65,8 +70,9 @@ caf::actor peer_connections::start(connection_spec spec) {
   const auto peer = spec.peer_id;
   if (auto it = live_.find(peer); it != live_.end())
     self_->send(it->second.actor, close_connection{"replaced by a new flow", close_mode::silent});
+  auto keys = keys_of(spec);
   auto actor = self_->spawn(connection::connection_actor, std::move(spec), base_);
-  live_[peer] = entry{actor, connection_state::connecting};
+  live_[peer] = entry{actor, connection_state::connecting, std::move(keys)};
   if (auto early = early_.find(peer); early != early_.end()) {
     self_->send(actor, remote_candidates{std::move(early->second), false});
     early_.erase(early);
@@ -77,6 +83,13 @@ caf::actor peer_connections::start(connection_spec spec) {
 caf::actor peer_connections::find(const std::string& peer) const {
   auto it = live_.find(peer);
   return it == live_.end() ? caf::actor{} : it->second.actor;
+}
+
+bool peer_connections::joins_existing(const connection_spec& spec) const {
+  auto it = live_.find(spec.peer_id);
+  if (it == live_.end()) return false;
+  const auto s = it->second.state;
+  return s != connection_state::closed && s != connection_state::failed && it->second.keys == keys_of(spec);
 }
 
 void peer_connections::candidates(const std::string& peer, const std::vector<std::string>& candidates,

@@ -43,6 +43,10 @@ class peer_connections {
   caf::actor start(messages::connection_spec spec);
   /// The live connection to `peer`, or an invalid handle.
   caf::actor find(const std::string& peer) const;
+  /// True when `peer` has a connection that is not over and was started with these keys: a flow
+  /// that joins it (the portal derives a flow's keys from the two sessions it links). Different
+  /// keys mean one side restarted: the connection must be replaced.
+  bool joins_existing(const messages::connection_spec& spec) const;
 
   void candidates(const std::string& peer, const std::vector<std::string>& candidates, bool invalidated);
 
@@ -64,6 +68,7 @@ class peer_connections {
   struct entry {
     caf::actor actor;
     messages::connection_state state = messages::connection_state::connecting;
+    std::string keys;  // preshared key and ICE credentials, compared only; secret
   };
   caf::event_based_actor* self_ = nullptr;
   connection::connection_settings base_;

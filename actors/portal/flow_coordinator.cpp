@@ -27,12 +27,32 @@ constexpr auto store_timeout = std::chrono::seconds(10);
 
 std::shared_ptr<spdlog::logger> log() { return portal_logger(); }
 
-/// ICE usernames and passwords from an alphabet every ICE stack accepts.
-std::string random_text(wireguard::random_source& rng, std::size_t n) {
+/// ICE usernames and passwords from an alphabet every ICE stack accepts: 8 + 24 characters of one
+/// 32-byte key.
+std::pair<std::string, std::string> ice_text(const wireguard::hash32& key) {
   static constexpr char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-  std::string out(n, '\0');
-  for (auto& c : out) c = alphabet[rng.u32() % (sizeof alphabet - 1)];
-  return out;
+  std::string all(key.size(), '\0');
+  for (std::size_t i = 0; i < key.size(); ++i) all[i] = alphabet[key[i] % (sizeof alphabet - 1)];
+  return {all.substr(0, 8), all.substr(8)};
+}
+
+/// A flow's keys are derived from the pair of sessions it joins: every flow between the same client
+/// session and gateway session gets the same preshared key and ICE credentials, so both sides can
+/// tell a flow that joins their existing connection (same credentials: kept) from one after a
+/// restart of either side (new credentials: the connection is replaced).
+void derive_flow_keys(const wireguard::symmetric_key& secret, const std::string& client_id,
+                      const caf::actor& client_session, const std::string& gateway_id,
+                      const caf::actor& gateway_session, pending_flow& p) {
+  const std::string pair = client_id + '\n' + std::to_string(client_session ? client_session.id() : 0) + '\n' +
+                           gateway_id + '\n' + std::to_string(gateway_session ? gateway_session.id() : 0);
+  auto derive = [&](std::string_view label) {
+    const std::string input = std::string(label) + '\n' + pair;
+    return wireguard::hmac({secret.bytes.data(), secret.bytes.size()},
+                           {reinterpret_cast<const std::uint8_t*>(input.data()), input.size()});
+  };
+  p.preshared_key = wireguard::to_base64(derive("preshared key"));
+  std::tie(p.client_ice_user, p.client_ice_password) = ice_text(derive("client ice"));
+  std::tie(p.gateway_ice_user, p.gateway_ice_password) = ice_text(derive("gateway ice"));
 }
 
 std::optional<std::int64_t> to_seconds(const std::optional<std::int64_t>& ms) {
@@ -81,13 +101,7 @@ void authorize_on(coordinator* self, const flow_request& req, std::shared_ptr<fl
   p.gateway = chosen;
   p.gateway_session = gateway_session;
   p.client_session = req.client_session;
-  wireguard::secret<32> psk;
-  st.rng->fill(psk.bytes);
-  p.preshared_key = wireguard::to_base64(psk.bytes);
-  p.client_ice_user = random_text(*st.rng, 8);
-  p.client_ice_password = random_text(*st.rng, 24);
-  p.gateway_ice_user = random_text(*st.rng, 8);
-  p.gateway_ice_password = random_text(*st.rng, 24);
+  derive_flow_keys(st.flow_secret, req.client_id, req.client_session, chosen.id, gateway_session, p);
 
   authorize_flow msg;
   msg.ref = ref;
@@ -226,6 +240,7 @@ caf::behavior flow_coordinator(coordinator* self, caf::actor store, caf::actor p
   st.store = std::move(store);
   st.presence = std::move(presence);
   st.rng = std::move(rng);
+  st.rng->fill(st.flow_secret.bytes);
   st.settings = settings;
   self->set_down_handler([=](caf::down_msg& down) {
     auto& pending = self->state.pending;

@@ -27,6 +27,7 @@
 
 #include "actors/portal/store_actor.hpp"
 #include "messages/portal_messages.hpp"
+#include "transport/wireguard/crypto.hpp"
 #include "transport/wireguard/random.hpp"
 
 namespace firebreak::portal {
@@ -54,6 +55,7 @@ struct coordinator_state {
   caf::actor presence;
   coordinator_settings settings;
   std::shared_ptr<wireguard::random_source> rng;
+  wireguard::symmetric_key flow_secret;  // this portal run's key for deriving flow keys; never leaves it
   std::map<std::string, pending_flow> pending;          // by ref
   std::set<std::pair<std::string, std::string>> links;  // (client id, gateway id) with a live flow
   std::uint64_t next_ref = 1;
