@@ -91,6 +91,9 @@ struct connection_event {
   std::string reason;  // why it closed or failed; empty otherwise
   bool relayed = false;  // the selected path goes through a TURN relay
   close_mode mode = close_mode::silent;  // for closed: how it actually closed
+  /// While connected or idle: where the owner may send packet_batch directly (the WireGuard
+  /// sub-actor), one mailbox hop shorter than through the connection. Invalid otherwise.
+  caf::actor data_path;
 };
 
 // ---- inside a connection ---------------------------------------------------------------------------
@@ -182,7 +185,8 @@ typename Inspector::result_type inspect(Inspector& f, close_connection& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, connection_event& x) {
-  return f(caf::meta::type_name("connection_event"), x.peer_id, x.state, x.by, x.reason, x.relayed, x.mode);
+  return f(caf::meta::type_name("connection_event"), x.peer_id, x.state, x.by, x.reason, x.relayed, x.mode,
+           x.data_path);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ice_status& x) {

@@ -142,7 +142,7 @@ void from_tun(tunnel_self* self, packet_batch& batch) {
   }
   for (auto& [gateway, b] : out) {
     st.to_gateways += b.packets.size();
-    self->send(st.connections.find(gateway), std::move(b));
+    st.connections.send(std::move(b));
   }
 }
 
@@ -197,7 +197,7 @@ void on_flow_created(tunnel_self* self, const client_topic::flow_created& e) {
     packet_batch b{e.gateway_id, {r.held.begin(), r.held.end()}};
     r.held.clear();
     st.to_gateways += b.packets.size();
-    self->send(st.connections.find(e.gateway_id), std::move(b));
+    st.connections.send(std::move(b));
   }
 }
 

@@ -9,7 +9,8 @@ namespace {
 
 void emit(conn_self* self, closed_by by = closed_by::none, std::string reason = {}, close_mode mode = close_mode::silent) {
   auto& st = self->state;
-  connection_event e{st.peer_id, st.state, by, std::move(reason), st.relayed, mode};
+  const bool up = st.state == connection_state::connected || st.state == connection_state::idle;
+  connection_event e{st.peer_id, st.state, by, std::move(reason), st.relayed, mode, up ? st.wireguard : caf::actor{}};
   if (st.owner) self->send(st.owner, e);
 }
 

@@ -71,8 +71,7 @@ void from_client(tunnel_self* self, packet_batch& batch) {
       ++st.drops.icmp_sent;
     }
   }
-  if (!answers.packets.empty())
-    if (auto c = st.connections.find(batch.peer_id)) self->send(c, std::move(answers));
+  if (!answers.packets.empty()) st.connections.send(std::move(answers));
 }
 
 void from_tun(tunnel_self* self, packet_batch& batch) {
@@ -100,12 +99,11 @@ void from_tun(tunnel_self* self, packet_batch& batch) {
     b.packets.push_back(std::move(packet));
   }
   for (auto& [client, b] : out) {
-    if (auto c = st.connections.find(client)) {
-      st.forwarded_out += b.packets.size();
-      self->send(c, std::move(b));
-    } else {
-      st.drops.no_connection += b.packets.size();
-    }
+    const auto n = b.packets.size();
+    if (st.connections.send(std::move(b)))
+      st.forwarded_out += n;
+    else
+      st.drops.no_connection += n;
   }
 }
 

@@ -85,6 +85,13 @@ caf::actor peer_connections::find(const std::string& peer) const {
   return it == live_.end() ? caf::actor{} : it->second.actor;
 }
 
+bool peer_connections::send(packet_batch&& batch) {
+  auto it = live_.find(batch.peer_id);
+  if (it == live_.end()) return false;
+  self_->send(it->second.data_path ? it->second.data_path : it->second.actor, std::move(batch));
+  return true;
+}
+
 bool peer_connections::joins_existing(const connection_spec& spec) const {
   auto it = live_.find(spec.peer_id);
   if (it == live_.end()) return false;
@@ -112,6 +119,7 @@ bool peer_connections::on_event(const connection_event& e, const caf::actor_addr
   auto it = live_.find(e.peer_id);
   if (it == live_.end() || it->second.actor.address() != sender) return false;
   it->second.state = e.state;
+  it->second.data_path = e.data_path;
   if (e.state != connection_state::closed && e.state != connection_state::failed) return false;
   live_.erase(it);
   return true;

@@ -48,6 +48,10 @@ class peer_connections {
   /// keys mean one side restarted: the connection must be replaced.
   bool joins_existing(const messages::connection_spec& spec) const;
 
+  /// Packets to `peer`: straight to its WireGuard sub-actor once connected, else to the connection
+  /// (which holds them while connecting). False when there is no connection.
+  bool send(messages::packet_batch&& batch);
+
   void candidates(const std::string& peer, const std::vector<std::string>& candidates, bool invalidated);
 
   /// Bookkeeping for a connection_event from `sender`: true when `peer`'s connection ended and was
@@ -69,6 +73,7 @@ class peer_connections {
     caf::actor actor;
     messages::connection_state state = messages::connection_state::connecting;
     std::string keys;  // preshared key and ICE credentials, compared only; secret
+    caf::actor data_path;  // while connected or idle
   };
   caf::event_based_actor* self_ = nullptr;
   connection::connection_settings base_;

@@ -25,17 +25,11 @@ TAG="fbdemo$$"
 HUB="$TAG-hub" CLIENT="$TAG-client" GATEWAY="$TAG-gateway"
 WORK=$(mktemp -d /tmp/firebreak-connection-demo.XXXXXX)
 chmod 700 "$WORK"
-PIDS=()
+source "$(dirname "$0")/../lib/processes.sh"
 cleanup() {
   set +e
   say "Cleaning up: stopping what the demo started and deleting its namespaces..."
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-  done
+  stop_all
   for ns in "$HUB" "$CLIENT" "$GATEWAY"; do ip netns del "$ns" 2>/dev/null; done
   [[ ${DEMO_KEEP:-0} == 1 ]] && echo "    kept $WORK" || rm -rf "$WORK"
   echo "    Done. Nothing is left behind."
@@ -77,14 +71,12 @@ in_ns "$GATEWAY" ip route add default via 10.71.2.1
 
 say "Starting coturn (the TURN relay) and the portal in the hub"
 head -c 24 /dev/urandom | base64 >"$WORK/relay-secret"
-in_ns "$HUB" turnserver -n --listening-ip=10.71.1.1 --listening-port=3478 --relay-ip=10.71.1.1 --use-auth-secret \
-  --static-auth-secret="$(cat "$WORK/relay-secret")" --realm=firebreak.demo --no-tls --no-dtls --no-cli \
-  --userdb="$WORK/turndb" --pidfile="$WORK/turn.pid" --log-file=stdout --simple-log >"$WORK/turn.log" 2>&1 &
-PIDS+=("$!")
-in_ns "$HUB" "$FIREBREAK" portal --data-dir "$WORK/portal" --listen 0.0.0.0:8443 --admin-listen 127.0.0.1:8444 \
-  --hostname 10.71.1.1 --hostname 10.71.2.1 --hostname 127.0.0.1 --relay turn-1=10.71.1.1:3478 \
-  --relay-secret-file "$WORK/relay-secret" --log-level warn >"$WORK/portal.log" 2>&1 &
-PIDS+=("$!")
+start_in_ns "$HUB" "$WORK/turn.log" turnserver -n --listening-ip=10.71.1.1 --listening-port=3478 \
+  --relay-ip=10.71.1.1 --use-auth-secret --static-auth-secret="$(cat "$WORK/relay-secret")" --realm=firebreak.demo \
+  --no-tls --no-dtls --no-cli --userdb="$WORK/turndb" --pidfile="$WORK/turn.pid" --log-file=stdout --simple-log
+start_in_ns "$HUB" "$WORK/portal.log" "$FIREBREAK" portal --data-dir "$WORK/portal" --listen 0.0.0.0:8443 \
+  --admin-listen 127.0.0.1:8444 --hostname 10.71.1.1 --hostname 10.71.2.1 --hostname 127.0.0.1 \
+  --relay turn-1=10.71.1.1:3478 --relay-secret-file "$WORK/relay-secret" --log-level warn
 for _ in $(seq 100); do in_ns "$HUB" bash -c 'exec 3<>/dev/tcp/127.0.0.1/8444' 2>/dev/null && break; sleep 0.1; done
 echo "    The portal made its own CA: $WORK/portal/tls/ca-cert.pem"
 

@@ -26,16 +26,10 @@ for f in "$FIREBREAK" "$PEER" "$BENCH"; do [[ -x $f ]] || die "$f is not built";
 
 WORK=$(mktemp -d /tmp/fb-conn-bench.XXXXXX)
 chmod 700 "$WORK"
-PIDS=()
+source "$(dirname "$0")/../../deploy/lib/processes.sh"
 cleanup() {
   set +e
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-  done
+  stop_all
   rm -rf "$WORK"
 }
 trap cleanup EXIT

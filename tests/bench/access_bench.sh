@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# The daemons' speed, each figure beside its anchor from the same run:
+#   1. iperf3 TCP from a client to a resource behind a gateway, through `firebreak client` and
+#      `firebreak gateway`, and through a wireguard-go tunnel between the same two namespaces (the same
+#      forwarding and masquerade on the gateway side, the same MTU 1280). Both tunnels stay up and the
+#      client's route to the resource alternates between them, round after round, so both see the same
+#      machine; the medians in Gbit/s and their ratio.
+#   2. First-packet latency: a cold client (just started and joined, no flow yet) pings the resource;
+#      ping's own time for that first echo covers create_flow, the portal, ICE, the WireGuard handshake
+#      and the forwarding. p50/p95 over BENCH_RUNS runs, beside a cold wireguard-go tunnel's first ping
+#      (its handshake only: no signalling, no ICE).
+#
+#   [laptop] 10.71.1.2 ── 10.71.1.1 [hub: portal] 10.71.2.1 ── 10.71.2.2 [gateway] 10.72.0.1 ── 10.72.0.2 [office: iperf3 -s]
+#
+#   usage: tests/bench/access_bench.sh [BUILD_DIR]     env: BENCH_SECONDS (10), BENCH_RUNS (20), BENCH_ROUNDS (3)
+#   BENCH_PERF=FILE records a perf profile of the whole machine during the first Firebreak round.
+# Needs root. Everything it starts is stopped by PID; its namespaces are deleted, however it exits.
+# Every process shares this machine's 2 cores: compare the figures with each other, not with a real link.
+set -euo pipefail
+
+BUILD=${1:-build}
+SECONDS_PER_RUN=${BENCH_SECONDS:-10}
+RUNS=${BENCH_RUNS:-20}
+ROUNDS=${BENCH_ROUNDS:-3}
+die() { echo "access_bench: $*" >&2; exit 1; }
+[[ $EUID -eq 0 ]] || die "needs root (network namespaces, TUN devices)"
+FIREBREAK=$(realpath "$BUILD/apps/firebreak" 2>/dev/null) || die "build first (make build)"
+for tool in ip iperf3 wireguard-go wg python3 ping nft; do command -v "$tool" >/dev/null || die "$tool is not installed"; done
+
+TAG="fbab$$"
+HUB="$TAG-hub" LAPTOP="$TAG-laptop" GATEWAY="$TAG-gw" OFFICE="$TAG-office"
+WORK=$(mktemp -d /tmp/firebreak-access-bench.XXXXXX)
+chmod 700 "$WORK"
+source "$(dirname "$0")/../../deploy/lib/processes.sh"
+cleanup() {
+  set +e
+  stop_all
+  for ns in "$HUB" "$LAPTOP" "$GATEWAY" "$OFFICE"; do ip netns del "$ns" 2>/dev/null; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+json_field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+
+for ns in "$HUB" "$LAPTOP" "$GATEWAY" "$OFFICE"; do ip netns add "$ns"; in_ns "$ns" ip link set lo up; done
+link() {  # ns1 addr1 ns2 addr2 name
+  ip link add "$5-a" netns "$1" type veth peer name "$5-b" netns "$3"
+  in_ns "$1" ip addr add "$2" dev "$5-a"; in_ns "$1" ip link set "$5-a" up
+  in_ns "$3" ip addr add "$4" dev "$5-b"; in_ns "$3" ip link set "$5-b" up
+}
+link "$HUB" 10.71.1.1/24 "$LAPTOP" 10.71.1.2/24 "${TAG}l"
+link "$HUB" 10.71.2.1/24 "$GATEWAY" 10.71.2.2/24 "${TAG}g"
+link "$GATEWAY" 10.72.0.1/24 "$OFFICE" 10.72.0.2/24 "${TAG}o"
+in_ns "$HUB" sysctl -qw net.ipv4.ip_forward=1
+in_ns "$LAPTOP" ip route add default via 10.71.1.1
+in_ns "$GATEWAY" ip route add default via 10.71.2.1
+
+start_in_ns "$OFFICE" "$WORK/iperf3-server.log" iperf3 -s -B 10.72.0.2
+start_in_ns "$HUB" "$WORK/portal.log" "$FIREBREAK" portal --data-dir "$WORK/portal" --listen 0.0.0.0:8443 \
+  --admin-listen 127.0.0.1:8444 --hostname 10.71.1.1 --hostname 10.71.2.1 --hostname 127.0.0.1 --log-level warn
+for _ in $(seq 100); do in_ns "$HUB" bash -c 'exec 3<>/dev/tcp/127.0.0.1/8444' 2>/dev/null && break; sleep 0.1; done
+admin() { in_ns "$HUB" "$FIREBREAK" admin --portal 127.0.0.1:8444 --token-file "$WORK/portal/admin-token" "$@"; }
+SITE=$(admin --json sites create office | json_field id)
+USER_ID=$(admin --json users create ada --email ada@example.com | json_field id)
+GROUP=$(admin --json groups create engineers | json_field id)
+admin groups add-member "$GROUP" "$USER_ID" >/dev/null
+(umask 077
+ admin --json clients create --user "$USER_ID" --name laptop | json_field token >"$WORK/client.token"
+ admin --json gateways create --site "$SITE" --name gw | json_field token >"$WORK/gateway.token")
+RESOURCE=$(admin --json resources create --site "$SITE" --name office --address 10.72.0.2 | json_field id)
+admin policies create --group "$GROUP" --resource "$RESOURCE" >/dev/null
+
+CA="$WORK/portal/tls/ca-cert.pem"
+start_in_ns "$GATEWAY" "$WORK/gateway.log" "$FIREBREAK" gateway --portal-url wss://10.71.2.1:8443 \
+  --portal-ca-file "$CA" --token-file "$WORK/gateway.token" --key-file "$WORK/gateway.key" \
+  --status-socket "$WORK/gateway.sock" --local-address 10.71.2.2 --log-level warn
+
+start_client() {  # -> CLIENT_PID; waits until the resource is routed (joined, init applied)
+  start_in_ns "$LAPTOP" "$WORK/client.log" "$FIREBREAK" client --portal-url wss://10.71.1.1:8443 \
+    --portal-ca-file "$CA" --token-file "$WORK/client.token" --key-file "$WORK/client.key" \
+    --status-socket "$WORK/client.sock" --local-address 10.71.1.2 --log-level warn
+  CLIENT_PID=$LAST_PID
+  for _ in $(seq 200); do in_ns "$LAPTOP" ip route show | grep -q '^10.72.0.2 dev' && return 0; sleep 0.05; done
+  die "the client did not route its resource: $(tail -5 "$WORK/client.log")"
+}
+first_ping_ms() {  # the first echo's round trip, from ping itself
+  in_ns "$LAPTOP" ping -c 1 -W 5 10.72.0.2 | sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p'
+}
+iperf_gbits() {
+  in_ns "$LAPTOP" iperf3 -c 10.72.0.2 -t "$SECONDS_PER_RUN" -J >"$WORK/iperf.json" || die "iperf3 failed: $(tail -3 "$WORK/iperf.json")"
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%.2f" % (d["end"]["sum_received"]["bits_per_second"] / 1e9))' "$WORK/iperf.json"
+}
+percentiles() {  # values on stdin -> "p50 p95"
+  python3 -c '
+import sys
+v = sorted(float(x) for x in sys.stdin.read().split())
+if not v: print("- -"); sys.exit()
+pick = lambda q: v[min(len(v) - 1, int(round(q * (len(v) - 1))))]
+print(f"{pick(0.5):.1f} {pick(0.95):.1f}")'
+}
+
+echo "access bench: client -> gateway -> resource, $SECONDS_PER_RUN s of iperf3 TCP each, $RUNS cold first packets each"
+
+# ---- Firebreak ----
+for _ in $(seq 100); do [[ -S $WORK/gateway.sock ]] && break; sleep 0.1; done
+sleep 1  # the gateway joins the portal
+: >"$WORK/fb-first.txt"
+for _ in $(seq "$RUNS"); do
+  start_client
+  ms=$(first_ping_ms || true)
+  [[ -n $ms ]] && echo "$ms" >>"$WORK/fb-first.txt"
+  stop_pid "$CLIENT_PID"
+done
+fb_ok=$(wc -l <"$WORK/fb-first.txt")
+
+# ---- wireguard-go, between the same namespaces, the gateway forwarding and masquerading the same way ----
+for side in laptop gw; do (umask 077; wg genkey >"$WORK/wg-$side.key"); wg pubkey <"$WORK/wg-$side.key" >"$WORK/wg-$side.pub"; done
+wg_up() {  # ns ifname key address peer_pub allowed endpoint
+  start_in_ns "$1" "$WORK/$2.log" env WG_PROCESS_FOREGROUND=1 wireguard-go -f "$2"
+  for _ in $(seq 100); do in_ns "$1" ip link show "$2" >/dev/null 2>&1 && break; sleep 0.05; done
+  in_ns "$1" wg set "$2" private-key "$3" listen-port 51820 peer "$5" allowed-ips "$6" ${7:+endpoint "$7"}
+  in_ns "$1" ip addr add "$4" dev "$2"
+  in_ns "$1" ip link set "$2" mtu 1280 up
+}
+: >"$WORK/wg-first.txt"
+in_ns "$GATEWAY" nft add table ip benchnat
+in_ns "$GATEWAY" nft add chain ip benchnat post '{ type nat hook postrouting priority 100; }'
+in_ns "$GATEWAY" nft add rule ip benchnat post ip saddr 100.65.0.0/16 oifname != wgb0 masquerade
+for run in $(seq "$RUNS"); do
+  # Cold each time: both ends new, no session yet.
+  wg_up "$GATEWAY" wgb0 "$WORK/wg-gw.key" 100.65.0.1/32 "$(cat "$WORK/wg-laptop.pub")" 100.65.0.2/32
+  WG_GW_PID=$LAST_PID
+  wg_up "$LAPTOP" wgb1 "$WORK/wg-laptop.key" 100.65.0.2/32 "$(cat "$WORK/wg-gw.pub")" 10.72.0.0/24 10.71.2.2:51820
+  WG_LAPTOP_PID=$LAST_PID
+  in_ns "$GATEWAY" ip route add 100.65.0.2/32 dev wgb0
+  in_ns "$LAPTOP" ip route add 10.72.0.0/24 dev wgb1
+  ms=$(first_ping_ms || true)
+  [[ -n $ms ]] && echo "$ms" >>"$WORK/wg-first.txt"
+  if [[ $run -lt $RUNS ]]; then stop_pid "$WG_LAPTOP_PID"; stop_pid "$WG_GW_PID"; fi
+done
+
+# ---- throughput: both tunnels up; the laptop's route to the resource alternates between them ----
+start_client
+first_ping_ms >/dev/null || true
+in_ns "$GATEWAY" sysctl -qw net.ipv4.ip_forward=1
+: >"$WORK/fb-gbits.txt"; : >"$WORK/wg-gbits.txt"
+for round in $(seq "$ROUNDS"); do
+  in_ns "$LAPTOP" ip route replace 10.72.0.2/32 dev fb-client
+  if [[ -n ${BENCH_PERF:-} && $round -eq 1 ]]; then  # a profile of the machine during one Firebreak run
+    perf record -a -g -o "$BENCH_PERF" -- sleep "$SECONDS_PER_RUN" >/dev/null 2>&1 &
+    PERF_PID=$!
+  fi
+  fb=$(iperf_gbits); echo "$fb" >>"$WORK/fb-gbits.txt"
+  [[ -n ${PERF_PID:-} ]] && { wait "$PERF_PID" || true; PERF_PID=; }
+  in_ns "$LAPTOP" ip route replace 10.72.0.2/32 dev wgb1
+  wg=$(iperf_gbits); echo "$wg" >>"$WORK/wg-gbits.txt"
+  echo "  round $round: firebreak $fb Gbit/s, wireguard-go $wg Gbit/s"
+done
+median() { python3 -c 'import statistics,sys; print("%.2f" % statistics.median(float(x) for x in sys.stdin.read().split()))'; }
+fb_gbits=$(median <"$WORK/fb-gbits.txt")
+wg_gbits=$(median <"$WORK/wg-gbits.txt")
+
+read -r fb_p50 fb_p95 < <(percentiles <"$WORK/fb-first.txt")
+read -r wg_p50 wg_p95 < <(percentiles <"$WORK/wg-first.txt")
+ratio=$(python3 -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.2f}')" "$fb_gbits" "$wg_gbits")
+echo
+echo "  iperf3 TCP client -> resource (median of $ROUNDS alternating rounds)"
+echo "      firebreak $fb_gbits Gbit/s   wireguard-go $wg_gbits Gbit/s   ratio $ratio (bar: >= 1.0)"
+echo "  first packet -> first answer (cold, $RUNS runs)"
+echo "      firebreak p50 $fb_p50 ms  p95 $fb_p95 ms  ($fb_ok of $RUNS answered; bar: p50 < 150 ms)"
+echo "      wireguard-go p50 $wg_p50 ms  p95 $wg_p95 ms  (its handshake only: no portal, no ICE)"
