@@ -261,7 +261,6 @@ int run_node(node_command& cmd, char** envp) {
   // queue wakes an idle worker at once; work stealing polls and sleeps in between, which measured
   // 10-40 % less throughput here (make bench).
   cfg.set("scheduler.policy", caf::atom("sharing"));
-  if (const char* n = std::getenv("FIREBREAK_EXPERIMENT_THREADS")) cfg.set("scheduler.max-threads", std::atoi(n));
   messages::register_portal_messages(cfg);
   messages::register_connection_messages(cfg);
   {

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <sys/socket.h>
 
 #include <agent.h>
 #include <gio/gio.h>
@@ -14,6 +15,7 @@ namespace firebreak::ice {
 namespace {
 
 constexpr guint component_id = 1;
+constexpr int socket_buffer_bytes = 7 << 20;
 constexpr std::size_t max_batch = 64;  // datagrams per event: a bound on latency under bulk traffic
 
 candidate_type type_of(NiceCandidateType t) {
@@ -160,10 +162,26 @@ struct agent::impl {
     }
   }
 
-  static void on_selected(NiceAgent*, guint, guint, NiceCandidate* local, NiceCandidate* remote, gpointer self) {
+  /// Bulk data runs over the selected pair's socket: give it buffers as large as a busy tunnel needs
+  /// (as wireguard-go does), or the kernel drops datagrams whenever the loop thread falls behind and
+  /// TCP inside the tunnel reads that as congestion. FORCE needs CAP_NET_ADMIN; without it the
+  /// plain options are capped by net.core.[rw]mem_max.
+  static void enlarge_buffers(NiceAgent* agent, guint stream_id, guint component) {
+    GSocket* socket = nice_agent_get_selected_socket(agent, stream_id, component);
+    if (!socket) return;
+    const int fd = g_socket_get_fd(socket);
+    int size = socket_buffer_bytes;
+    for (auto [force, plain] : {std::pair{SO_RCVBUFFORCE, SO_RCVBUF}, std::pair{SO_SNDBUFFORCE, SO_SNDBUF}})
+      if (setsockopt(fd, SOL_SOCKET, force, &size, sizeof size) != 0) setsockopt(fd, SOL_SOCKET, plain, &size, sizeof size);
+    g_object_unref(socket);
+  }
+
+  static void on_selected(NiceAgent* agent, guint stream_id, guint component, NiceCandidate* local,
+                          NiceCandidate* remote, gpointer self) {
     auto* me = static_cast<impl*>(self);
     me->has_pair = true;
     if (me->closed) return;
+    enlarge_buffers(agent, stream_id, component);
     selected_pair p{type_of(local->type), type_of(remote->type), address_text(local->addr), address_text(remote->addr)};
     if (me->events.selected) me->events.selected(p);
   }
