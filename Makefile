@@ -22,6 +22,7 @@ demo: build
 	@deploy/demo/tunnel_demo.sh $(BUILD)/apps/firebreak
 	@deploy/demo/portal_demo.sh $(BUILD)/apps/firebreak
 	@deploy/demo/connection_demo.sh $(BUILD)
+	@deploy/demo/access_demo.sh $(BUILD)
 
 # Speed: our tunnel beside wireguard-go in the same run, and seal+open beside raw OpenSSL.
 bench: build
@@ -29,6 +30,7 @@ bench: build
 	@tests/bench/tunnel_bench.sh $(BUILD)/apps/firebreak
 	@tests/bench/portal_bench.sh $(BUILD)/apps/firebreak
 	@tests/bench/connection_bench.sh $(BUILD)
+	@tests/bench/access_bench.sh $(BUILD)
 
 # The unit tests under AddressSanitizer and UndefinedBehaviorSanitizer.
 sanitize: deps
