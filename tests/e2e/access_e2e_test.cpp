@@ -10,6 +10,9 @@
 //   * a 100 MB download with curl, checksum compared; the same through the relay only;
 //   * web and files (site A) share one connection; lab (site B) uses the other gateway;
 //   * a ping to web (not granted: ICMP) is answered with ICMP "administratively prohibited";
+//   * a client that sends to an address outside its grants (connection_peer with the client's own
+//     token and tunnel address) gets "administratively prohibited" from the gateway;
+//   * a resource whose site has no gateway online: the flow fails, curl's connect fails at once (ICMP);
 //   * a grant that expires: pings answered until then, "prohibited" from within 1 s of the expiry;
 //   * SIGTERM: both daemons exit 0 and remove what they set up (TUN, nftables table);
 //   * a configuration error exits 2 and names the setting.
@@ -34,6 +37,10 @@ using json = nlohmann::json;
 using namespace std::chrono_literals;
 
 constexpr const char* python = "/usr/bin/python3";
+
+#ifndef CONNECTION_PEER_BINARY
+#define CONNECTION_PEER_BINARY ""
+#endif
 
 std::string why_skip() {
   if (firebreak_binary().empty()) return "the firebreak binary is not built";
@@ -83,7 +90,7 @@ struct topology {
   std::string secret = "e2e-static-auth-secret";
   std::optional<coturn::relay> relay;
   std::optional<process> portal, office_web, lab_web;
-  std::string site_a, site_b, group, web, files, office_net, lab_res;
+  std::string site_a, site_b, site_c, group, web, files, office_net, lab_res, branch;
 
   topology() {
     REQUIRE(run(hub, "sysctl -qw net.ipv4.ip_forward=1").ok());
@@ -131,6 +138,8 @@ struct topology {
     files = resource(site_a, "files", "10.72.0.3", {});
     office_net = resource(site_a, "office-net", "10.72.0.0/24", {"--filter", "udp:9"});
     lab_res = resource(site_b, "lab", "10.73.0.2", {});
+    site_c = id_of(admin({"sites", "create", "branch"}));  // no gateway there
+    branch = resource(site_c, "branch-web", "10.74.0.2", {});
   }
 
   static std::string id_of(const json& j) { return j.at("id").get<std::string>(); }
@@ -281,6 +290,13 @@ TEST_CASE("firebreak client and gateway: downloads, shared and separate connecti
       CHECK(c.at("path") == "direct");
       CHECK(c.at("last_handshake_unix_ms").get<std::int64_t>() > 0);
     }
+    // A site without a gateway online: the portal refuses the flow, the held SYN is answered at once.
+    auto offline = t.fetch("http://10.74.0.2:8080/hello.txt", "never.txt");
+    // curl's 7 is "could not connect": the held SYN was answered with ICMP unreachable. Without that
+    // answer curl would still be retrying the SYN when --max-time ends it (28).
+    CHECK_MESSAGE(offline.exit_code == 7, offline.output);
+    CHECK(client.log().find("offline") != std::string::npos);
+
     auto sa = t.status(t.gw_a, "gateway", "gw-a.sock");
     CHECK(live_connections(sa).size() == 1);
     REQUIRE(sa.at("grants").size() == 1);
@@ -322,6 +338,22 @@ TEST_CASE("firebreak client and gateway: downloads, shared and separate connecti
     // SIGTERM: exit 0, the TUN device gone.
     CHECK(client.terminate(5s) == 0);
     CHECK(run(t.laptop, "ip link show fb-client").exit_code != 0);
+  }
+
+  if (!std::string(CONNECTION_PEER_BINARY).empty()) {
+    // A client that sends where it has no grant: the same token and tunnel address as the laptop's
+    // daemon, a flow for web, then UDP to 10.72.0.9, which no grant covers.
+    const auto before = t.status(t.gw_a, "gateway", "gw-a.sock").at("dropped").at("not_granted").get<int>();
+    process rogue(t.laptop,
+                  {CONNECTION_PEER_BINARY, "--portal", "10.71.1.1:8443", "--ca", t.ca(), "--token-file",
+                   (t.dir / "client.token").string(), "--key-file", (t.dir / "client.key").string(), "--role",
+                   "client", "--resource", t.web, "--dst", "10.72.0.9", "--packets", "3", "--until-echoed",
+                   "--duration", "20", "--local-address", "10.71.1.2"},
+                  t.dir / "rogue.log");
+    REQUIRE_MESSAGE(wait_until([&] { return rogue.log().find("\"prohibited\"") != std::string::npos; }, 20s),
+                    "no ICMP prohibited came back:\n" << rogue.log() << "\ngateway:\n" << gw_a.log());
+    CHECK(rogue.log().find("\"from\":\"10.72.0.9\"") != std::string::npos);
+    CHECK(t.status(t.gw_a, "gateway", "gw-a.sock").at("dropped").at("not_granted").get<int>() > before);
   }
 
   {

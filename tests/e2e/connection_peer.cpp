@@ -8,6 +8,8 @@
 //   {"event":"connection", "state":"connected"|"idle"|"closed"|"failed", "by":..., "reason":..., "relayed":..., "t_ms":...}
 //   {"event":"first_packet", "setup_ms":...}     client: flow_created -> first decrypted packet
 //   {"event":"echoed", "count":N}                client: all --packets echoes came back
+//   {"event":"prohibited", "from":..., "t_ms":...}  client: the first ICMP "administratively prohibited"
+//                                                   that came back (with --dst: a real gateway refusing)
 //   {"event":"summary", "sent":N, "echoed":M}    client, when it stops: packets sent, echoes received
 //
 // t_ms counts from the program's start. Secrets (token, keys) come from files and are never printed.
@@ -17,7 +19,9 @@
 #include <spdlog/spdlog.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
+#include <arpa/inet.h>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 
@@ -60,6 +64,7 @@ struct options {
   bool relay_only = false;
   bool until_echoed = false;
   std::vector<std::string> local_addresses;
+  std::string dst;  // client: send test packets to this IPv4 address from the tunnel address
 };
 
 std::string read_secret(const std::string& path) {
@@ -70,14 +75,34 @@ std::string read_secret(const std::string& path) {
   return s;
 }
 
-/// A 40-byte IPv4 packet 100.64.0.1 -> 100.64.0.2 carrying a sequence number.
+/// Where test packets go: 100.64.0.1 -> 100.64.0.2 for an echoing test gateway; with --dst, from this
+/// client's tunnel address (from init) to that address, as a misbehaving client of a real gateway would.
+std::array<std::uint8_t, 4> packet_src{100, 64, 0, 1}, packet_dst{100, 64, 0, 2};
+
+std::optional<std::array<std::uint8_t, 4>> ipv4_of(const std::string& text) {
+  in_addr a{};
+  if (inet_pton(AF_INET, text.c_str(), &a) != 1) return std::nullopt;
+  std::array<std::uint8_t, 4> out;
+  std::memcpy(out.data(), &a, 4);
+  return out;
+}
+
+/// A 40-byte IPv4 UDP packet (to port 9) carrying a sequence number; checksums correct.
 std::vector<std::uint8_t> test_packet(std::uint32_t seq) {
   std::vector<std::uint8_t> p(40, 0);
   p[0] = 0x45;
   p[3] = 40;
+  p[8] = 64;
   p[9] = 17;
-  p[12] = 100, p[13] = 64, p[14] = 0, p[15] = 1;
-  p[16] = 100, p[17] = 64, p[18] = 0, p[19] = 2;
+  std::copy(packet_src.begin(), packet_src.end(), p.begin() + 12);
+  std::copy(packet_dst.begin(), packet_dst.end(), p.begin() + 16);
+  p[21] = 9;   // destination port 9 (discard)
+  p[25] = 20;  // UDP length
+  std::uint32_t sum = 0;
+  for (int i = 0; i < 20; i += 2) sum += (p[i] << 8) | p[i + 1];
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  p[10] = static_cast<std::uint8_t>(~sum >> 8);
+  p[11] = static_cast<std::uint8_t>(~sum);
   p[28] = static_cast<std::uint8_t>(seq >> 24);
   p[29] = static_cast<std::uint8_t>(seq >> 16);
   p[30] = static_cast<std::uint8_t>(seq >> 8);
@@ -117,6 +142,7 @@ struct driver_state {
   bool first_seen = false;
   std::set<std::uint32_t> echoed;
   std::uint64_t echoes = 0;  // every echo, probes included
+  bool prohibited_seen = false;
   std::uint32_t next_seq = 0;
   bool asked = false;
   static inline const char* name = "peer-driver";
@@ -181,6 +207,9 @@ caf::behavior driver(caf::stateful_actor<driver_state>* self, options opt, conne
                 using T = std::decay_t<decltype(e)>;
                 if constexpr (std::is_same_v<T, client_topic::init>) {
                   s.relays = relays_of(e.relays);
+                  if (!s.opt.dst.empty()) {
+                    if (auto src = ipv4_of(e.interface.ipv4)) packet_src = *src;
+                  }
                   if (!s.asked) {
                     s.asked = true;
                     send_to_portal("create_flow", to_json(client_topic::create_flow{s.opt.resource, {}}));
@@ -279,6 +308,14 @@ caf::behavior driver(caf::stateful_actor<driver_state>* self, options opt, conne
           if (auto it = s.connections.find(in.peer_id); it != s.connections.end()) self->send(it->second, std::move(in));
           return;
         }
+        for (const auto& p : in.packets)
+          if (p.size() >= 28 && p[9] == 1 && p[20] == 3 && p[21] == 13 && !s.prohibited_seen) {
+            s.prohibited_seen = true;
+            char from[INET_ADDRSTRLEN];
+            inet_ntop(AF_INET, p.data() + 12, from, sizeof from);
+            print({{"event", "prohibited"}, {"from", from}});
+            if (s.opt.until_echoed) self->send(self, stop_atom::value);
+          }
         if (!s.first_seen) {
           s.first_seen = true;
           print({{"event", "first_packet"},
@@ -331,10 +368,19 @@ int main(int argc, char** argv) {
   app.add_flag("--relay-only", opt.relay_only, "gather relayed candidates only");
   app.add_flag("--until-echoed", opt.until_echoed, "client: stop once every test packet came back");
   app.add_option("--local-address", opt.local_addresses, "gather host candidates only on this address");
+  app.add_option("--dst", opt.dst, "client: send the test packets to this IPv4 address, from the tunnel address");
   CLI11_PARSE(app, argc, argv);
 
   spdlog::set_default_logger(spdlog::stderr_color_mt("peer"));
   spdlog::set_level(std::getenv("PEER_DEBUG") ? spdlog::level::debug : spdlog::level::info);
+  if (!opt.dst.empty()) {
+    auto d = ipv4_of(opt.dst);
+    if (!d) {
+      std::cerr << "--dst: expected an IPv4 address\n";
+      return 2;
+    }
+    packet_dst = *d;
+  }
   const auto colon = opt.portal.rfind(':');
   if (colon == std::string::npos) {
     std::cerr << "--portal: expected host:port\n";
