@@ -103,7 +103,8 @@ void render_status(const json& s, std::ostream& out) {
     for (const auto& r : s["resources"]) {
       std::string gw = r.value("gateway", "");
       out << "  " << r.value("name", "") << "  " << r.value("address", "") << "  id " << r.value("id", "") << "  "
-          << (gw.empty() ? "no flow" : "through gateway " + gw) << "\n";
+          << (gw.empty() ? "no flow" : "through gateway " + gw + ", access expires " + expiry_of(r["expires_at_unix_ms"]))
+          << "\n";
     }
   }
   if (s.contains("grants")) {

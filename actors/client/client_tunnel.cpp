@@ -174,6 +174,7 @@ void on_flow_created(tunnel_self* self, const client_topic::flow_created& e) {
   }
   auto& r = it->second;
   r.gateway = e.gateway_id;
+  r.expires_at = e.expires_at;
   connection_spec spec;
   spec.peer_id = e.gateway_id;
   spec.controlling = true;
@@ -217,6 +218,8 @@ json status_head(const tunnel_state& st) {
                          {"address", r.description.address},
                          {"site", r.description.site_id},
                          {"gateway", r.gateway},
+                         {"expires_at_unix_ms", r.gateway.empty() || !r.expires_at ? json(nullptr)
+                                                                                 : json(*r.expires_at * 1000)},
                          {"held_packets", r.held.size()}});
   return {{"role", "client"},
           {"interface", st.settings.tun->name()},

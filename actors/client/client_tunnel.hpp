@@ -49,6 +49,7 @@ struct resource_entry {
   messages::resource_description description;
   std::optional<config::cidr> prefix;  // none: a DNS name, not routed by this client
   std::string gateway;                 // the flow's gateway; empty: no flow
+  std::optional<std::int64_t> expires_at;  // the flow's, unix seconds; none: until revoked
   std::optional<caf::actor_clock::time_point> last_request;
   std::deque<std::vector<std::uint8_t>> held;
 };

@@ -14,6 +14,7 @@
 //     token and tunnel address) gets "administratively prohibited" from the gateway;
 //   * a resource whose site has no gateway online: the flow fails, curl's connect fails at once (ICMP);
 //   * a grant that expires: pings answered until then, "prohibited" from within 1 s of the expiry;
+//   * a policy deleted (reject_access): "prohibited" at once;
 //   * SIGTERM: both daemons exit 0 and remove what they set up (TUN, nftables table);
 //   * a configuration error exits 2 and names the setting.
 // Needs root, coturn, curl and python3 (the web servers); skips with a message otherwise.
@@ -136,6 +137,7 @@ struct topology {
     write_file("gw-b.token", admin({"gateways", "create", "--site", site_b, "--name", "gw-b"}).at("token"));
     web = resource(site_a, "web", "10.72.0.2", {"--filter", "tcp:8080"});
     files = resource(site_a, "files", "10.72.0.3", {});
+    files_policy = id_of(last_policy);
     office_net = resource(site_a, "office-net", "10.72.0.0/24", {"--filter", "udp:9"});
     lab_res = resource(site_b, "lab", "10.73.0.2", {});
     site_c = id_of(admin({"sites", "create", "branch"}));  // no gateway there
@@ -155,6 +157,7 @@ struct topology {
     return id;
   }
   json last_policy;
+  std::string files_policy;
 
   void write_file(const std::string& name, const std::string& text) {
     std::ofstream out(dir / name);
@@ -334,6 +337,14 @@ TEST_CASE("firebreak client and gateway: downloads, shared and separate connecti
     CHECK(first_filtered >= expiry_ms);
     CHECK(first_filtered <= expiry_ms + 1000);
     (void)temp;
+
+    // reject_access: the policy for files deleted. gw-a refuses at once; office-net (UDP 9 only) still
+    // routes the address on the laptop, so the pings reach gw-a and come back "prohibited".
+    REQUIRE(run(t.laptop, "ping -c 1 -W 2 10.72.0.3", 10s).ok());
+    t.admin({"policies", "delete", t.files_policy});
+    auto after = run(t.laptop, "sleep 0.5; ping -c 3 -i 0.2 -W 1 10.72.0.3", 10s);
+    CHECK_MESSAGE(after.output.find("Packet filtered") != std::string::npos, after.output);
+    CHECK(after.output.find("bytes from 10.72.0.3") == std::string::npos);
 
     // SIGTERM: exit 0, the TUN device gone.
     CHECK(client.terminate(5s) == 0);
