@@ -6,6 +6,7 @@
 
 #include "messages/portal_messages.hpp"
 
+#include "actors/node/tunnel_common.hpp"
 #include "transport/ip/packet.hpp"
 
 namespace firebreak::client {
@@ -15,11 +16,6 @@ using tunnel_self = caf::stateful_actor<tunnel_state>;
 using json = nlohmann::json;
 
 namespace {
-
-void push_to_portal(tunnel_self* self, std::string_view event, const json& payload) {
-  auto& st = self->state;
-  if (st.portal) self->send(st.portal, push{std::string(event), payload.dump()});
-}
 
 wireguard::ip_prefix prefix_of(const config::cidr& c) { return {c.v6, c.addr, c.prefix}; }
 
@@ -106,7 +102,7 @@ void request_flow(tunnel_self* self, resource_entry& r) {
   r.last_request = now;
   client_topic::create_flow req{r.description.id, st.connections.peers()};
   st.log->info("resource {} ({}): asking the portal for a flow", r.description.id, r.description.name);
-  push_to_portal(self, "create_flow", to_json(req));
+  node::push_to_portal(self, st.portal, "create_flow", to_json(req));
   arm_retry(self);
 }
 
@@ -175,15 +171,7 @@ void on_flow_created(tunnel_self* self, const client_topic::flow_created& e) {
   auto& r = it->second;
   r.gateway = e.gateway_id;
   r.expires_at = e.expires_at;
-  connection_spec spec;
-  spec.peer_id = e.gateway_id;
-  spec.controlling = true;
-  spec.remote_public_key = e.gateway_public_key;
-  spec.preshared_key = e.preshared_key;
-  spec.local_ice_ufrag = e.client_ice_credentials.username;
-  spec.local_ice_password = e.client_ice_credentials.password;
-  spec.remote_ice_ufrag = e.gateway_ice_credentials.username;
-  spec.remote_ice_password = e.gateway_ice_credentials.password;
+  auto spec = node::spec_of(e);
   // The same keys as the live connection: this flow joins it. New keys: the gateway restarted (or
   // this connection is over), so a new connection replaces it.
   if (st.connections.joins_existing(spec)) {
@@ -200,14 +188,6 @@ void on_flow_created(tunnel_self* self, const client_topic::flow_created& e) {
     st.to_gateways += b.packets.size();
     st.connections.send(std::move(b));
   }
-}
-
-void set_interface(tunnel_self* self, const tunnel_interface& iface) {
-  auto& st = self->state;
-  st.interface = iface;
-  for (const auto& a : {iface.ipv4 + "/32", iface.ipv6 + "/128"})
-    if (auto why = st.links->add_address(st.settings.tun->ifindex(), a); !why.empty())
-      st.log->warn("tunnel address {}: {}", a, why);
 }
 
 json status_head(const tunnel_state& st) {
@@ -252,7 +232,8 @@ caf::behavior client_tunnel(tunnel_self* self, tunnel_settings settings) {
             [&](const auto& e) {
               using T = std::decay_t<decltype(e)>;
               if constexpr (std::is_same_v<T, client_topic::init>) {
-                set_interface(self, e.interface);
+                s.interface = e.interface;
+                node::add_tunnel_addresses(*s.links, s.settings.tun->ifindex(), e.interface, *s.log);
                 s.connections.set_relays(e.relays);
                 std::set<std::string> fresh;
                 for (const auto& r : e.resources) fresh.insert(r.id);
@@ -290,7 +271,7 @@ caf::behavior client_tunnel(tunnel_self* self, tunnel_settings settings) {
         auto& s = self->state;
         if (batch.peer_id.empty()) {
           from_tun(self, batch);
-          if (s.settings.reader_credit) s.settings.reader_credit->fetch_sub(1, std::memory_order_acq_rel);
+          node::release_batch(s.settings.reader_credit);
         } else {
           from_gateway(self, batch);
         }
@@ -302,8 +283,8 @@ caf::behavior client_tunnel(tunnel_self* self, tunnel_settings settings) {
           if (!r.held.empty() && (r.gateway.empty() || !connection_usable(s, r.gateway))) request_flow(self, r);
       },
       [=](const local_candidates& lc) {
-        push_to_portal(self, "broadcast_ice_candidates",
-                       to_json(client_topic::broadcast_ice_candidates{{lc.peer_id}, lc.candidates}));
+        node::push_to_portal(self, self->state.portal, "broadcast_ice_candidates",
+                             to_json(client_topic::broadcast_ice_candidates{{lc.peer_id}, lc.candidates}));
       },
       [=](const connection_event& e) {
         auto& s = self->state;
@@ -318,13 +299,7 @@ caf::behavior client_tunnel(tunnel_self* self, tunnel_settings settings) {
           if (r.gateway == e.peer_id) r.gateway.clear();
       },
       [=](node_status_atom) -> caf::result<std::string> {
-        auto& s = self->state;
-        auto rp = self->make_response_promise<std::string>();
-        s.connections.status([rp, head = status_head(s)](json rows) mutable {
-          head["connections"] = std::move(rows);
-          rp.deliver(head.dump());
-        });
-        return rp;
+        return node::answer_status(self, self->state.connections, status_head(self->state));
       },
       [=](shutdown_atom) {
         auto& s = self->state;

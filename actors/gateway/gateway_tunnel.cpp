@@ -8,6 +8,7 @@
 
 #include "messages/portal_messages.hpp"
 
+#include "actors/node/tunnel_common.hpp"
 #include "transport/ip/packet.hpp"
 
 namespace firebreak::gateway {
@@ -21,11 +22,6 @@ namespace {
 std::int64_t wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-void push_to_portal(tunnel_self* self, std::string_view event, const json& payload) {
-  auto& st = self->state;
-  if (st.portal) self->send(st.portal, push{std::string(event), payload.dump()});
 }
 
 /// Where packets from the clients go: the kernel, which forwards them to the resources.
@@ -111,8 +107,7 @@ void set_interface(tunnel_self* self, const tunnel_interface& iface) {
   auto& st = self->state;
   st.interface = iface;
   const int ifindex = st.settings.tun->ifindex();
-  for (const auto& a : {iface.ipv4 + "/32", iface.ipv6 + "/128"})
-    if (auto why = st.links->add_address(ifindex, a); !why.empty()) st.log->warn("tunnel address {}: {}", a, why);
+  node::add_tunnel_addresses(*st.links, ifindex, iface, *st.log);
   // Answers to clients come back through the TUN: the clients' ranges are routed to it.
   for (const auto& r : {"100.64.0.0/10", "fd00:2021:1111::/48"})
     if (auto why = st.links->add_route(ifindex, r); !why.empty()) st.log->warn("route {}: {}", r, why);
@@ -167,15 +162,7 @@ caf::behavior gateway_tunnel(tunnel_self* self, tunnel_settings settings) {
       [=](const accept_flow& a) {
         auto& s = self->state;
         const auto& f = a.flow;
-        connection_spec spec;
-        spec.peer_id = f.client.id;
-        spec.controlling = false;
-        spec.remote_public_key = f.client.public_key;
-        spec.preshared_key = f.client.preshared_key;
-        spec.local_ice_ufrag = f.gateway_ice_credentials.username;
-        spec.local_ice_password = f.gateway_ice_credentials.password;
-        spec.remote_ice_ufrag = f.client_ice_credentials.username;
-        spec.remote_ice_password = f.client_ice_credentials.password;
+        auto spec = node::spec_of(f);
         // One connection per client session, whatever the number of its flows: a flow with the keys
         // of the live connection joins it; new keys mean the client restarted, so it is replaced.
         if (s.connections.joins_existing(spec)) {
@@ -186,7 +173,7 @@ caf::behavior gateway_tunnel(tunnel_self* self, tunnel_settings settings) {
           s.log->info("[peer {}] {} a connection for resource {}", f.client.id, replacing ? "replacing" : "accepting",
                       f.resource.id);
         }
-        push_to_portal(self, "flow_authorized", to_json(gateway_topic::flow_authorized{f.ref}));
+        node::push_to_portal(self, s.portal, "flow_authorized", to_json(gateway_topic::flow_authorized{f.ref}));
       },
       [=](client_grants& g) { self->state.grants.replace(std::move(g)); },
       [=](const client_unauthorized& u) {
@@ -197,14 +184,14 @@ caf::behavior gateway_tunnel(tunnel_self* self, tunnel_settings settings) {
         auto& s = self->state;
         if (batch.peer_id.empty()) {
           from_tun(self, batch);
-          if (s.settings.reader_credit) s.settings.reader_credit->fetch_sub(1, std::memory_order_acq_rel);
+          node::release_batch(s.settings.reader_credit);
         } else {
           from_client(self, batch);
         }
       },
       [=](const local_candidates& lc) {
-        push_to_portal(self, "broadcast_ice_candidates",
-                       to_json(gateway_topic::broadcast_ice_candidates{{lc.peer_id}, lc.candidates}));
+        node::push_to_portal(self, self->state.portal, "broadcast_ice_candidates",
+                             to_json(gateway_topic::broadcast_ice_candidates{{lc.peer_id}, lc.candidates}));
       },
       [=](const connection_event& e) {
         auto& s = self->state;
@@ -213,7 +200,6 @@ caf::behavior gateway_tunnel(tunnel_self* self, tunnel_settings settings) {
       },
       [=](node_status_atom) -> caf::result<std::string> {
         auto& s = self->state;
-        auto rp = self->make_response_promise<std::string>();
         json head = {{"role", "gateway"},
                      {"interface", s.settings.tun->name()},
                      {"ipv4", s.interface.ipv4},
@@ -229,11 +215,7 @@ caf::behavior gateway_tunnel(tunnel_self* self, tunnel_settings settings) {
                        {"no_connection", s.drops.no_connection},
                        {"tun_write_failed", s.drops.tun_write_failed}}},
                      {"icmp_prohibited_sent", s.drops.icmp_sent}};
-        s.connections.status([rp, head](json rows) mutable {
-          head["connections"] = std::move(rows);
-          rp.deliver(head.dump());
-        });
-        return rp;
+        return node::answer_status(self, s.connections, std::move(head));
       },
       [=](shutdown_atom) {
         auto& s = self->state;

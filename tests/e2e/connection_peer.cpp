@@ -27,6 +27,7 @@
 
 #include "actors/connection/connection_actor.hpp"
 #include "actors/connection/ice_actor.hpp"
+#include "actors/node/tunnel_common.hpp"
 #include "actors/portal_link/portal_link.hpp"
 #include "messages/connection_messages.hpp"
 #include "messages/portal_events.hpp"
@@ -217,16 +218,7 @@ caf::behavior driver(caf::stateful_actor<driver_state>* self, options opt, conne
                 } else if constexpr (std::is_same_v<T, client_topic::flow_created>) {
                   s.flow_created_at = steady::now();
                   print({{"event", "flow_created"}, {"peer", e.gateway_id}});
-                  connection_spec spec;
-                  spec.peer_id = e.gateway_id;
-                  spec.controlling = true;
-                  spec.remote_public_key = e.gateway_public_key;
-                  spec.preshared_key = e.preshared_key;
-                  spec.local_ice_ufrag = e.client_ice_credentials.username;
-                  spec.local_ice_password = e.client_ice_credentials.password;
-                  spec.remote_ice_ufrag = e.gateway_ice_credentials.username;
-                  spec.remote_ice_password = e.gateway_ice_credentials.password;
-                  start_connection(std::move(spec));
+                  start_connection(node::spec_of(e));
                   // The first packets wait in the connection until it is up.
                   packet_batch first{e.gateway_id, {}};
                   for (int i = 0; i < s.opt.packets; ++i) first.packets.push_back(test_packet(s.next_seq++));
@@ -256,16 +248,7 @@ caf::behavior driver(caf::stateful_actor<driver_state>* self, options opt, conne
                   s.relays = relays_of(e.relays);
                 } else if constexpr (std::is_same_v<T, gateway_topic::authorize_flow>) {
                   print({{"event", "authorized"}, {"peer", e.client.id}});
-                  connection_spec spec;
-                  spec.peer_id = e.client.id;
-                  spec.controlling = false;
-                  spec.remote_public_key = e.client.public_key;
-                  spec.preshared_key = e.client.preshared_key;
-                  spec.local_ice_ufrag = e.gateway_ice_credentials.username;
-                  spec.local_ice_password = e.gateway_ice_credentials.password;
-                  spec.remote_ice_ufrag = e.client_ice_credentials.username;
-                  spec.remote_ice_password = e.client_ice_credentials.password;
-                  start_connection(std::move(spec));
+                  start_connection(node::spec_of(e));
                   send_to_portal("flow_authorized", to_json(gateway_topic::flow_authorized{e.ref}));
                 } else if constexpr (std::is_same_v<T, gateway_topic::ice_candidates> ||
                                      std::is_same_v<T, gateway_topic::invalidate_ice_candidates>) {

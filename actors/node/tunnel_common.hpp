@@ -1,0 +1,42 @@
+// What the client's and the gateway's tunnel actors do alike: turn a flow into a connection spec, tell
+// the portal something, put the node's tunnel addresses on its TUN, release a TUN reader's batch, and
+// answer the status command with their own facts plus every connection's.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string_view>
+
+#include <caf/all.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/node/peer_connections.hpp"
+#include "messages/connection_messages.hpp"
+#include "messages/portal_events.hpp"
+#include "transport/tun/link_config_linux.hpp"
+
+namespace firebreak::node {
+
+/// The client's side of a flow: it controls ICE and initiates WireGuard.
+messages::connection_spec spec_of(const messages::client_topic::flow_created& flow);
+/// The gateway's side of a flow.
+messages::connection_spec spec_of(const messages::gateway_topic::authorize_flow& flow);
+
+/// An event to the portal through its link (nothing when there is no link yet).
+void push_to_portal(caf::event_based_actor* self, const caf::actor& portal, std::string_view event,
+                    const nlohmann::json& payload);
+
+/// The node's tunnel addresses (/32 and /128) on its TUN; a failure is logged, not fatal.
+void add_tunnel_addresses(tun::link_config& links, int ifindex, const messages::tunnel_interface& iface,
+                          spdlog::logger& log);
+
+/// The TUN reader's batch is handled: it may read more.
+inline void release_batch(const std::shared_ptr<std::atomic<int>>& credit) {
+  if (credit) credit->fetch_sub(1, std::memory_order_acq_rel);
+}
+
+/// `head` with "connections" added once every connection answered (or 1 s passed), as JSON text.
+caf::result<std::string> answer_status(caf::event_based_actor* self, peer_connections& connections, nlohmann::json head);
+
+}  // namespace firebreak::node
