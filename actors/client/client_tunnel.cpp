@@ -115,6 +115,10 @@ void from_tun(tunnel_self* self, packet_batch& batch) {
       ++st.unparsable;
       continue;
     }
+    if (ip::multicast_destination(*info)) {
+      ++st.multicast;
+      continue;
+    }
     auto id = st.routes.lookup(info->v6, info->dst.data());
     if (!id) {
       // Routed into the TUN (by someone's own route) but no resource here.
@@ -209,6 +213,7 @@ json status_head(const tunnel_state& st) {
           {"packets", {{"to_gateways", st.to_gateways}, {"from_gateways", st.from_gateways}}},
           {"dropped",
            {{"held_overflow", st.held_drops},
+            {"multicast", st.multicast},
             {"no_resource", st.no_resource},
             {"spoofed_source", st.spoofed},
             {"unparsable", st.unparsable},

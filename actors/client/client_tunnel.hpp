@@ -63,7 +63,7 @@ struct tunnel_state {
   std::map<std::string, resource_entry> resources;
   wireguard::allowed_ips<std::string> routes;  // destination -> resource id
   node::peer_connections connections;
-  std::uint64_t held_drops = 0, no_resource = 0, spoofed = 0, unparsable = 0, tun_write_failed = 0;
+  std::uint64_t held_drops = 0, multicast = 0, no_resource = 0, spoofed = 0, unparsable = 0, tun_write_failed = 0;
   std::uint64_t to_gateways = 0, from_gateways = 0;
   bool retry_armed = false;
   std::vector<std::uint8_t> icmp;

@@ -80,6 +80,10 @@ void from_tun(tunnel_self* self, packet_batch& batch) {
       ++st.drops.unparsable;
       continue;
     }
+    if (ip::multicast_destination(*info)) {
+      ++st.drops.multicast;
+      continue;
+    }
     auto client = st.grants.client_at(info->v6, info->dst);
     if (!client) {
       ++st.drops.unknown_client;
@@ -211,6 +215,7 @@ caf::behavior gateway_tunnel(tunnel_self* self, tunnel_settings settings) {
                        {"not_granted", s.drops.not_granted},
                        {"grant_expired", s.drops.expired},
                        {"unknown_client", s.drops.unknown_client},
+                       {"multicast", s.drops.multicast},
                        {"unparsable", s.drops.unparsable},
                        {"no_connection", s.drops.no_connection},
                        {"tun_write_failed", s.drops.tun_write_failed}}},

@@ -36,7 +36,7 @@ struct tunnel_settings {
 };
 
 struct drop_counters {
-  std::uint64_t spoofed = 0, not_granted = 0, expired = 0, unknown_client = 0, unparsable = 0;
+  std::uint64_t spoofed = 0, not_granted = 0, expired = 0, unknown_client = 0, unparsable = 0, multicast = 0;
   std::uint64_t no_connection = 0, tun_write_failed = 0, icmp_sent = 0;
 };
 

@@ -18,38 +18,23 @@ FIREBREAK=$(realpath "$BUILD/apps/firebreak" 2>/dev/null) || die "build the proj
 for tool in ip turnserver python3 curl; do command -v "$tool" >/dev/null || die "$tool is missing (run deploy/install-deps.sh)"; done
 PYTHON=$(command -v python3)
 
-TAG="fbacc$$"
-HUB="$TAG-hub" LAPTOP="$TAG-laptop" GATEWAY="$TAG-gw" OFFICE="$TAG-office"
 WORK=$(mktemp -d /tmp/firebreak-access-demo.XXXXXX)
 chmod 700 "$WORK"
 source "$(dirname "$0")/../lib/processes.sh"
+source "$(dirname "$0")/../lib/office.sh"
 cleanup() {
   set +e
   say "Cleaning up: stopping what the demo started and deleting its namespaces..."
   stop_all
-  for ns in "$HUB" "$LAPTOP" "$GATEWAY" "$OFFICE"; do ip netns del "$ns" 2>/dev/null; done
+  delete_namespaces
   [[ ${DEMO_KEEP:-0} == 1 ]] && echo "    kept $WORK" || rm -rf "$WORK"
   echo "    Done. Nothing is left behind."
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
-in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-json_field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
-
 say "Building a small network: a hub, Ada's laptop, the office gateway, and an office web server"
-for ns in "$HUB" "$LAPTOP" "$GATEWAY" "$OFFICE"; do ip netns add "$ns"; in_ns "$ns" ip link set lo up; done
-link() {  # ns1 addr1 ns2 addr2 name
-  ip link add "$5-a" netns "$1" type veth peer name "$5-b" netns "$3"
-  in_ns "$1" ip addr add "$2" dev "$5-a"; in_ns "$1" ip link set "$5-a" up
-  in_ns "$3" ip addr add "$4" dev "$5-b"; in_ns "$3" ip link set "$5-b" up
-}
-link "$HUB" 10.71.1.1/24 "$LAPTOP" 10.71.1.2/24 "${TAG}l"
-link "$HUB" 10.71.2.1/24 "$GATEWAY" 10.71.2.2/24 "${TAG}g"
-link "$GATEWAY" 10.72.0.1/24 "$OFFICE" 10.72.0.2/24 "${TAG}o"
-in_ns "$HUB" sysctl -qw net.ipv4.ip_forward=1
-in_ns "$LAPTOP" ip route add default via 10.71.1.1
-in_ns "$GATEWAY" ip route add default via 10.71.2.1
+office_network "fbacc$$"
 echo "    The office network 10.72.0.0/24 is reachable only from the gateway."
 
 say "Starting the office web server (10.72.0.2:8080) with a 20 MB file"
@@ -58,24 +43,12 @@ head -c 20000000 /dev/urandom >"$WORK/report.bin"
 PIDS+=("$!")
 
 say "Starting coturn (the TURN relay) and the portal in the hub"
-head -c 24 /dev/urandom | base64 >"$WORK/relay-secret"
-start_in_ns "$HUB" "$WORK/turn.log" turnserver -n --listening-ip=10.71.1.1 --listening-port=3478 \
-  --relay-ip=10.71.1.1 --use-auth-secret --static-auth-secret="$(cat "$WORK/relay-secret")" --realm=firebreak.demo \
-  --no-tls --no-dtls --no-cli --userdb="$WORK/turndb" --pidfile="$WORK/turn.pid" --log-file=stdout --simple-log
-start_in_ns "$HUB" "$WORK/portal.log" "$FIREBREAK" portal --data-dir "$WORK/portal" --listen 0.0.0.0:8443 \
-  --admin-listen 127.0.0.1:8444 --hostname 10.71.1.1 --hostname 10.71.2.1 --hostname 127.0.0.1 \
-  --relay turn-1=10.71.1.1:3478 --relay-secret-file "$WORK/relay-secret" --log-level warn
-for _ in $(seq 100); do in_ns "$HUB" bash -c 'exec 3<>/dev/tcp/127.0.0.1/8444' 2>/dev/null && break; sleep 0.1; done
+start_relay "$WORK"
+start_portal "$FIREBREAK" "$WORK" --relay turn-1=10.71.1.1:3478 --relay-secret-file "$WORK/relay-secret" \
+  || die "the portal did not start"
 
 say "An administrator says who may reach what (firebreak admin)"
-admin() { in_ns "$HUB" "$FIREBREAK" admin --portal 127.0.0.1:8444 --token-file "$WORK/portal/admin-token" "$@"; }
-SITE=$(admin --json sites create office | json_field id)
-USER_ID=$(admin --json users create ada --email ada@example.com | json_field id)
-GROUP=$(admin --json groups create engineers | json_field id)
-admin groups add-member "$GROUP" "$USER_ID" >/dev/null
-(umask 077
- admin --json clients create --user "$USER_ID" --name ada-laptop | json_field token >"$WORK/client.token"
- admin --json gateways create --site "$SITE" --name office-gw-1 | json_field token >"$WORK/gateway.token")
+enroll_ada "$WORK"
 WEB=$(admin --json resources create --site "$SITE" --name intranet-web --address 10.72.0.2/32 --filter tcp:8080 | json_field id)
 admin policies create --group "$GROUP" --resource "$WEB" >/dev/null
 admin resources list

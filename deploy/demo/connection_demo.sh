@@ -26,6 +26,7 @@ HUB="$TAG-hub" CLIENT="$TAG-client" GATEWAY="$TAG-gateway"
 WORK=$(mktemp -d /tmp/firebreak-connection-demo.XXXXXX)
 chmod 700 "$WORK"
 source "$(dirname "$0")/../lib/processes.sh"
+source "$(dirname "$0")/../lib/office.sh"
 cleanup() {
   set +e
   say "Cleaning up: stopping what the demo started and deleting its namespaces..."
@@ -37,8 +38,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
-in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-json_field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 # The first line a peer printed for an event (and state), as JSON; empty when there is none yet.
 event_of() {
   python3 - "$1" "$2" "${3:-}" <<'PY'
@@ -70,18 +69,12 @@ in_ns "$CLIENT" ip route add default via 10.71.1.1
 in_ns "$GATEWAY" ip route add default via 10.71.2.1
 
 say "Starting coturn (the TURN relay) and the portal in the hub"
-head -c 24 /dev/urandom | base64 >"$WORK/relay-secret"
-start_in_ns "$HUB" "$WORK/turn.log" turnserver -n --listening-ip=10.71.1.1 --listening-port=3478 \
-  --relay-ip=10.71.1.1 --use-auth-secret --static-auth-secret="$(cat "$WORK/relay-secret")" --realm=firebreak.demo \
-  --no-tls --no-dtls --no-cli --userdb="$WORK/turndb" --pidfile="$WORK/turn.pid" --log-file=stdout --simple-log
-start_in_ns "$HUB" "$WORK/portal.log" "$FIREBREAK" portal --data-dir "$WORK/portal" --listen 0.0.0.0:8443 \
-  --admin-listen 127.0.0.1:8444 --hostname 10.71.1.1 --hostname 10.71.2.1 --hostname 127.0.0.1 \
-  --relay turn-1=10.71.1.1:3478 --relay-secret-file "$WORK/relay-secret" --log-level warn
-for _ in $(seq 100); do in_ns "$HUB" bash -c 'exec 3<>/dev/tcp/127.0.0.1/8444' 2>/dev/null && break; sleep 0.1; done
+start_relay "$WORK"
+start_portal "$FIREBREAK" "$WORK" --relay turn-1=10.71.1.1:3478 --relay-secret-file "$WORK/relay-secret" \
+  || die "the portal did not start"
 echo "    The portal made its own CA: $WORK/portal/tls/ca-cert.pem"
 
 say "An administrator says who may reach what (firebreak admin)"
-admin() { in_ns "$HUB" "$FIREBREAK" admin --portal 127.0.0.1:8444 --token-file "$WORK/portal/admin-token" "$@"; }
 SITE=$(admin --json sites create office | json_field id)
 USER_ID=$(admin --json users create ada --email ada@example.com | json_field id)
 GROUP=$(admin --json groups create engineers | json_field id)

@@ -27,47 +27,22 @@ die() { echo "access_bench: $*" >&2; exit 1; }
 FIREBREAK=$(realpath "$BUILD/apps/firebreak" 2>/dev/null) || die "build first (make build)"
 for tool in ip iperf3 wireguard-go wg python3 ping nft; do command -v "$tool" >/dev/null || die "$tool is not installed"; done
 
-TAG="fbab$$"
-HUB="$TAG-hub" LAPTOP="$TAG-laptop" GATEWAY="$TAG-gw" OFFICE="$TAG-office"
 WORK=$(mktemp -d /tmp/firebreak-access-bench.XXXXXX)
 chmod 700 "$WORK"
 source "$(dirname "$0")/../../deploy/lib/processes.sh"
+source "$(dirname "$0")/../../deploy/lib/office.sh"
 cleanup() {
   set +e
   stop_all
-  for ns in "$HUB" "$LAPTOP" "$GATEWAY" "$OFFICE"; do ip netns del "$ns" 2>/dev/null; done
+  delete_namespaces
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
-in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-json_field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
-
-for ns in "$HUB" "$LAPTOP" "$GATEWAY" "$OFFICE"; do ip netns add "$ns"; in_ns "$ns" ip link set lo up; done
-link() {  # ns1 addr1 ns2 addr2 name
-  ip link add "$5-a" netns "$1" type veth peer name "$5-b" netns "$3"
-  in_ns "$1" ip addr add "$2" dev "$5-a"; in_ns "$1" ip link set "$5-a" up
-  in_ns "$3" ip addr add "$4" dev "$5-b"; in_ns "$3" ip link set "$5-b" up
-}
-link "$HUB" 10.71.1.1/24 "$LAPTOP" 10.71.1.2/24 "${TAG}l"
-link "$HUB" 10.71.2.1/24 "$GATEWAY" 10.71.2.2/24 "${TAG}g"
-link "$GATEWAY" 10.72.0.1/24 "$OFFICE" 10.72.0.2/24 "${TAG}o"
-in_ns "$HUB" sysctl -qw net.ipv4.ip_forward=1
-in_ns "$LAPTOP" ip route add default via 10.71.1.1
-in_ns "$GATEWAY" ip route add default via 10.71.2.1
-
+office_network "fbab$$"
 start_in_ns "$OFFICE" "$WORK/iperf3-server.log" iperf3 -s -B 10.72.0.2
-start_in_ns "$HUB" "$WORK/portal.log" "$FIREBREAK" portal --data-dir "$WORK/portal" --listen 0.0.0.0:8443 \
-  --admin-listen 127.0.0.1:8444 --hostname 10.71.1.1 --hostname 10.71.2.1 --hostname 127.0.0.1 --log-level warn
-for _ in $(seq 100); do in_ns "$HUB" bash -c 'exec 3<>/dev/tcp/127.0.0.1/8444' 2>/dev/null && break; sleep 0.1; done
-admin() { in_ns "$HUB" "$FIREBREAK" admin --portal 127.0.0.1:8444 --token-file "$WORK/portal/admin-token" "$@"; }
-SITE=$(admin --json sites create office | json_field id)
-USER_ID=$(admin --json users create ada --email ada@example.com | json_field id)
-GROUP=$(admin --json groups create engineers | json_field id)
-admin groups add-member "$GROUP" "$USER_ID" >/dev/null
-(umask 077
- admin --json clients create --user "$USER_ID" --name laptop | json_field token >"$WORK/client.token"
- admin --json gateways create --site "$SITE" --name gw | json_field token >"$WORK/gateway.token")
+start_portal "$FIREBREAK" "$WORK" || die "the portal did not start"
+enroll_ada "$WORK"
 RESOURCE=$(admin --json resources create --site "$SITE" --name office --address 10.72.0.2 | json_field id)
 admin policies create --group "$GROUP" --resource "$RESOURCE" >/dev/null
 

@@ -75,6 +75,12 @@ enum class unreachable { host, admin_prohibited };
 /// ff00::/8), or `out` cannot hold the whole answer. `out` may be `offending`'s own buffer.
 std::size_t build_unreachable(std::span<const std::uint8_t> offending, unreachable why, std::span<std::uint8_t> out);
 
+/// A multicast destination (IPv4 224/4, IPv6 ff00::/8): the kernel's own chatter on a tunnel interface
+/// (IPv6 router solicitations, MLD reports), never a resource's traffic.
+inline bool multicast_destination(const packet_info& p) {
+  return p.v6 ? p.dst[0] == 0xff : (p.dst[0] & 0xf0) == 0xe0;
+}
+
 /// "10.0.0.1" / "fd00::1" (RFC 5952) for logs.
 std::string address_to_string(bool v6, const std::array<std::uint8_t, 16>& addr);
 
