@@ -283,10 +283,11 @@ int run_node(node_command& cmd, char** envp) {
     auto credit = std::make_shared<std::atomic<int>>(0);
     caf::actor tunnel, authorization;
     if (cmd.role == config::node_role::client) {
-      client::tunnel_settings ts{tun, credit, base, ice, 64, std::chrono::milliseconds(2000), component_logger("tunnel")};
+      client::tunnel_settings ts{tun,  credit, base, ice, 64, std::chrono::milliseconds(2000), component_logger("tunnel"),
+                                 conf.goodbye};
       tunnel = sys.spawn(client::client_tunnel, ts);
     } else {
-      gateway::tunnel_settings ts{tun, credit, base, ice, component_logger("tunnel")};
+      gateway::tunnel_settings ts{tun, credit, base, ice, component_logger("tunnel"), conf.goodbye};
       tunnel = sys.spawn(gateway::gateway_tunnel, ts);
       authorization = sys.spawn(gateway::authorization_actor,
                                 gateway::authorization_settings{tunnel, {}, component_logger("authorization")});

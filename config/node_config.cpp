@@ -35,8 +35,9 @@ enum class setting {
   local_addresses,
   relay_only,
   manage_forwarding,
+  goodbye,
 };
-constexpr std::size_t setting_count = 10;
+constexpr std::size_t setting_count = 11;
 
 enum class value_kind { text, boolean, list };
 
@@ -81,6 +82,11 @@ constexpr std::array<setting_spec, setting_count> specs{{
     {setting::manage_forwarding, "manage_forwarding", "FIREBREAK_MANAGE_FORWARDING", "--manage-forwarding",
      "--manage-forwarding,!--no-manage-forwarding", "", value_kind::boolean, true,
      "turn on IP forwarding and an nftables masquerade for the resources (env: true/false, 1/0, yes/no)", "true"},
+    {setting::goodbye, "goodbye", "FIREBREAK_GOODBYE", "--goodbye", "--goodbye,!--no-goodbye", "", value_kind::boolean,
+     false,
+     "say goodbye through the tunnel when closing a connection, so the peer drops it at once (env: true/false, "
+     "1/0, yes/no)",
+     "true"},
 }};
 
 constexpr std::string_view config_env = "FIREBREAK_CONFIG";
@@ -724,6 +730,7 @@ std::variant<node_config, config_error> node_config_loader::load(const std::map<
   out.log_level = text(setting::log_level);
   if (const given* g = winner(setting::local_addresses)) out.local_addresses = std::get<std::vector<std::string>>(g->value);
   if (const given* g = winner(setting::relay_only)) out.relay_only = std::get<bool>(g->value);
+  if (const given* g = winner(setting::goodbye)) out.goodbye = std::get<bool>(g->value);
   if (role_ == node_role::gateway)
     if (const given* g = winner(setting::manage_forwarding)) out.manage_forwarding = std::get<bool>(g->value);
   return out;
@@ -754,7 +761,7 @@ std::string describe(const node_config& c) {
                     (c.token_file.empty() ? " token=(from FIREBREAK_TOKEN)" : " token_file=" + c.token_file) +
                     " key_file=" + c.key_file + " interface=" + c.interface + " status_socket=" + c.status_socket +
                     " log_level=" + c.log_level + " local_addresses=" + (local.empty() ? "(none)" : local) +
-                    " relay_only=" + (c.relay_only ? "true" : "false");
+                    " relay_only=" + (c.relay_only ? "true" : "false") + " goodbye=" + (c.goodbye ? "true" : "false");
   if (c.role == node_role::gateway) out += std::string(" manage_forwarding=") + (c.manage_forwarding ? "true" : "false");
   out += " config_file=" + (c.config_file.empty() ? std::string("(none)") : c.config_file);
   // The token pasted into another setting (a URL that is all host name, say) is still cut out.

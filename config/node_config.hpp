@@ -26,6 +26,8 @@
 //   relay_only         FIREBREAK_RELAY_ONLY          --relay-only            false
 //   manage_forwarding  FIREBREAK_MANAGE_FORWARDING   --manage-forwarding,    true; gateway only: it turns on IP
 //                                                    --no-manage-forwarding  forwarding and an nftables masquerade
+//   goodbye            FIREBREAK_GOODBYE             --goodbye,              true: a closing connection tells its
+//                                                    --no-goodbye            peer through the tunnel
 //   (the file itself)  FIREBREAK_CONFIG              --config FILE           none
 //
 // Booleans in the environment are true/false, 1/0 or yes/no, in any case. A token file is read whole
@@ -70,6 +72,7 @@ struct node_config {
   std::vector<std::string> local_addresses;  // IP addresses as written
   bool relay_only = false;
   bool manage_forwarding = true;  // read for the gateway only
+  bool goodbye = true;            // closing a connection sends the peer a goodbye
   std::string config_file;        // the TOML file read, as named; empty if none
 };
 

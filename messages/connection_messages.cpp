@@ -47,6 +47,7 @@ std::string_view to_string(wg_condition c) {
     case wg_condition::unanswered: return "unanswered";
     case wg_condition::gave_up: return "gave_up";
     case wg_condition::bad_keys: return "bad_keys";
+    case wg_condition::goodbye: return "goodbye";
   }
   return "?";
 }

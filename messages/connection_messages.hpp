@@ -140,6 +140,7 @@ enum class wg_condition : std::uint8_t {
   unanswered,   // sent data, nothing authenticated came back for 15 s
   gave_up,      // handshake attempts ran out
   bad_keys,     // the flow's keys are not 32-byte base64
+  goodbye,      // the peer said goodbye inside the session: drop the connection, no reply
 };
 std::string_view to_string(wg_condition c);
 

@@ -7,6 +7,7 @@
 #include "messages/portal_messages.hpp"
 
 #include "actors/node/tunnel_common.hpp"
+#include "messages/p2p_control.hpp"
 #include "transport/ip/packet.hpp"
 
 namespace firebreak::client {
@@ -76,7 +77,7 @@ void remove_resource(tunnel_self* self, const std::string& id) {
     if (r.gateway == entry.gateway) return;
   // The last resource reached through this gateway: the connection has no purpose left.
   st.log->info("[peer {}] no resource left through this gateway: closing its connection", entry.gateway);
-  st.connections.close(entry.gateway, "no resource left through this gateway", close_mode::goodbye_and_flush);
+  st.connections.close(entry.gateway, "site_removed", st.settings.goodbye ? close_mode::goodbye_and_flush : close_mode::silent);
 }
 
 bool connection_usable(const tunnel_state& st, const std::string& gateway) {
@@ -117,6 +118,10 @@ void from_tun(tunnel_self* self, packet_batch& batch) {
     }
     if (ip::multicast_destination(*info)) {
       ++st.multicast;
+      continue;
+    }
+    if (messages::p2p::classify(packet).what != messages::p2p::kind::not_control) {
+      ++st.control_from_tun;  // a local program must not be able to say goodbye for us
       continue;
     }
     auto id = st.routes.lookup(info->v6, info->dst.data());
@@ -214,6 +219,7 @@ json status_head(const tunnel_state& st) {
           {"dropped",
            {{"held_overflow", st.held_drops},
             {"multicast", st.multicast},
+            {"control_from_tun", st.control_from_tun},
             {"no_resource", st.no_resource},
             {"spoofed_source", st.spoofed},
             {"unparsable", st.unparsable},
@@ -308,7 +314,7 @@ caf::behavior client_tunnel(tunnel_self* self, tunnel_settings settings) {
       },
       [=](shutdown_atom) {
         auto& s = self->state;
-        s.connections.close_all("the client is shutting down", close_mode::goodbye_and_flush);
+        s.connections.close_all("shutdown", s.settings.goodbye ? close_mode::goodbye_and_flush : close_mode::silent);
         self->quit();
       },
   };

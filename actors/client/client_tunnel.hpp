@@ -9,10 +9,11 @@
 //                           R's held packets follow
 //   flow_creation_failed{R, reason} ──> held packets answered with ICMP unreachable; logged
 //   a connection closed or failed ──> its resources have no flow; their next packet asks again
-//   resource_deleted{R}, R the last resource through G ──> G's connection closed (goodbye_and_flush:
-//                           the seam for the goodbye)
+//   resource_deleted{R}, R the last resource through G ──> goodbye to G, connection closed
+//   G's goodbye ──> its connection closed as on a failure: its resources ask for a flow again
+//   a p2p control packet from the TUN (a local program forging a goodbye) ──> dropped, counted
 //   packets from gateway G ──> the TUN, if their source lies in a resource whose flow goes through G
-//   shutdown_atom ──> every connection closed (goodbye_and_flush), quit
+//   shutdown_atom ──> goodbye to every connected gateway (silent while in ICE), quit
 //
 // The client has no separate authorization actor: what it may reach is its resource list, which is
 // this actor's routing table; the portal decides the rest.
@@ -43,6 +44,7 @@ struct tunnel_settings {
   std::size_t max_held_per_resource = 64;
   std::chrono::milliseconds flow_request_interval{2000};
   std::shared_ptr<spdlog::logger> log;
+  bool goodbye = true;  // closing a connection tells the gateway
 };
 
 struct resource_entry {
@@ -63,7 +65,7 @@ struct tunnel_state {
   std::map<std::string, resource_entry> resources;
   wireguard::allowed_ips<std::string> routes;  // destination -> resource id
   node::peer_connections connections;
-  std::uint64_t held_drops = 0, multicast = 0, no_resource = 0, spoofed = 0, unparsable = 0, tun_write_failed = 0;
+  std::uint64_t held_drops = 0, multicast = 0, control_from_tun = 0, no_resource = 0, spoofed = 0, unparsable = 0, tun_write_failed = 0;
   std::uint64_t to_gateways = 0, from_gateways = 0;
   bool retry_armed = false;
   std::vector<std::uint8_t> icmp;

@@ -14,13 +14,19 @@ void emit(conn_self* self, closed_by by = closed_by::none, std::string reason = 
   if (st.owner) self->send(st.owner, e);
 }
 
-/// Stops both sub-actors; the actor quits when both are down.
+/// Stops both sub-actors; the actor quits when both are down. A goodbye needs the path: WireGuard
+/// closes first (sending it), ICE once WireGuard is down.
 void wind_down(conn_self* self, close_mode mode, const std::string& reason) {
   auto& st = self->state;
   st.ending = true;
   st.buffered.clear();
-  for (const auto& child : {st.wireguard, st.ice})
-    if (child) self->send(child, close_connection{reason, mode});
+  if (mode == close_mode::goodbye_and_flush && st.wireguard) {
+    st.ice_close_after_wireguard = reason;
+    self->send(st.wireguard, close_connection{reason, mode});
+  } else {
+    for (const auto& child : {st.wireguard, st.ice})
+      if (child) self->send(child, close_connection{reason, mode});
+  }
   if (st.children == 0) self->quit();
 }
 
@@ -72,6 +78,10 @@ caf::behavior connection_actor(conn_self* self, connection_spec spec, connection
   self->set_down_handler([=](const caf::down_msg& down) {
     auto& s = self->state;
     if (down.source == s.wireguard.address() || down.source == s.ice.address()) --s.children;
+    if (down.source == s.wireguard.address() && s.ice_close_after_wireguard && s.ice) {
+      self->send(s.ice, close_connection{*s.ice_close_after_wireguard, close_mode::silent});
+      s.ice_close_after_wireguard.reset();
+    }
     if (s.children == 0) {
       if (!s.ending) fail(self, "a sub-actor stopped unexpectedly");
       self->quit();
@@ -145,6 +155,14 @@ caf::behavior connection_actor(conn_self* self, connection_spec spec, connection
             break;
           case wg_condition::gave_up:
           case wg_condition::bad_keys: fail(self, "WireGuard: " + w.detail); break;
+          case wg_condition::goodbye:
+            if (s.ending) break;
+            // The peer closed it: drop everything as on a failure, but say who ended it. No reply.
+            s.log->info("[peer {}] the peer said goodbye: connection closed", s.peer_id);
+            s.state = connection_state::closed;
+            emit(self, closed_by::remote, "remote_goodbye");
+            wind_down(self, close_mode::silent, "remote_goodbye");
+            break;
         }
       },
       [=](const close_connection& c) {

@@ -10,9 +10,10 @@
 //              connected ⇄ idle   (idle: no bytes either way for idle_after)              │
 //                   │        │      ICE consent lost / data unanswered 15 s (controlling)│
 //                   │        └──────────────────────────────────────────────────────────┤
-//                   │ close_connection{reason, mode}                                       
+//                   │ close_connection{reason, mode}, or the peer's goodbye (wg_status{goodbye})
 //                   v
-//                closed   (by local; silent while connecting, goodbye_and_flush once connected)
+//                closed   (by local: silent while connecting, goodbye_and_flush once connected, the
+//                          goodbye sent before ICE closes; by remote: its goodbye, no reply)
 //
 // Every change goes to the owner as connection_event{peer_id, state, by, reason, relayed, mode}. The
 // actor quits after closed or failed, once both sub-actors have stopped (ICE releases its TURN
@@ -25,6 +26,7 @@
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <optional>
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -65,6 +67,7 @@ struct connection_data {
   std::string path;  // "host a:b -> relay c:d"
   messages::wg_counters last_counters;
   int children = 0;  // sub-actors still running
+  std::optional<std::string> ice_close_after_wireguard;  // closing with a goodbye: ICE waits for it
   bool ending = false;
   static inline const char* name = "connection";
 };

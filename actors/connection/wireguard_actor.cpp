@@ -1,5 +1,6 @@
 #include "actors/connection/wireguard_actor.hpp"
 
+#include "messages/p2p_control.hpp"
 #include "transport/wireguard/crypto.hpp"
 
 namespace firebreak::connection {
@@ -142,9 +143,18 @@ caf::behavior wireguard_actor(wg_self* self, caf::actor connection, connection_s
         packet_batch in{s.peer_id, {}};
         for (const auto& d : batch.datagrams) {
           auto r = s.device->decapsulate(d, ice_endpoint, now, s.buffer);
-          if (r.what == wireguard::verdict::to_tunnel)
-            in.packets.emplace_back(r.bytes.begin(), r.bytes.end());
-          else if (r.what == wireguard::verdict::to_network)
+          if (r.what == wireguard::verdict::to_tunnel) {
+            // Authenticated, and not a replay: a goodbye here is the peer's own.
+            const auto control = p2p::classify(r.bytes);
+            if (control.what == p2p::kind::not_control) {
+              in.packets.emplace_back(r.bytes.begin(), r.bytes.end());
+            } else if (control.what == p2p::kind::goodbye) {
+              if (!s.told_goodbye) self->send(s.connection, wg_status{wg_condition::goodbye, "the peer said goodbye"});
+              s.told_goodbye = true;
+            } else {
+              ++s.control_drops;
+            }
+          } else if (r.what == wireguard::verdict::to_network)
             send_datagram(self, r.bytes);
         }
         if (!in.packets.empty() && s.sink) self->send(s.sink, std::move(in));
@@ -161,7 +171,7 @@ caf::behavior wireguard_actor(wg_self* self, caf::actor connection, connection_s
       [=](counters_atom) {
         auto& s = self->state;
         auto status = s.device->status(s.peer);
-        std::uint64_t dropped = s.no_path_drops;
+        std::uint64_t dropped = s.no_path_drops + s.control_drops;
         for (auto n : s.device->drops()) dropped += n;
         std::int64_t handshake_ms = 0;
         if (status && status->last_handshake_wall)
@@ -170,9 +180,15 @@ caf::behavior wireguard_actor(wg_self* self, caf::actor connection, connection_s
       },
       [=](const close_connection& c) {
         auto& s = self->state;
-        if (c.mode == close_mode::goodbye_and_flush && s.told_session) {
-          // The seam for the goodbye (next step): it will be sealed and sent here, after what is queued.
+        if (c.mode == close_mode::goodbye_and_flush && s.told_session && s.path) {
+          // After what is queued: the goodbye, sealed in the session like any packet. Best effort: no
+          // acknowledgement, no retry.
           flush_transmits(self);
+          const auto g = p2p::goodbye();
+          auto r = s.device->encapsulate(g, now_of(self), s.buffer);
+          if (r.what == wireguard::verdict::to_network) send_datagram(self, r.bytes);
+          flush_transmits(self);
+          s.log->info("[peer {}] goodbye sent ({})", s.peer_id, c.reason);
         }
         s.path.reset();
         self->quit();

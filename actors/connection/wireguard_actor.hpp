@@ -5,7 +5,9 @@
 //      packet_batch (outbound) ─ seal ─> path.send           datagram_batch (inbound) ─ open ─> packet sink
 //      wg_tick ─> engine timers; then:  data unanswered 15 s ─> wg_status{unanswered} to the connection
 //                                        attempts ran out     ─> wg_status{gave_up}
-//   close_connection ─> (goodbye_and_flush with a session: the seam where the goodbye goes) ─> quit
+//   close_connection ─> (goodbye_and_flush with a session: a goodbye sealed and sent) ─> quit
+//   a decrypted goodbye (p2p control packet) ─> wg_status{goodbye} to the connection, nothing delivered;
+//   other control packets (malformed, unknown events) are dropped and counted, never delivered
 //
 // Keys come from the flow: a remote public key and a preshared key in base64; either of the wrong
 // length is reported as wg_status{bad_keys} and nothing is sent.
@@ -45,7 +47,8 @@ struct wireguard_state {
   std::vector<std::uint8_t> buffer;  // one datagram or packet at a time
   std::uint64_t generation = 0;
   std::optional<wireguard::mono_time> timer_at;
-  bool told_session = false, told_unanswered = false, told_gave_up = false;
+  bool told_session = false, told_unanswered = false, told_gave_up = false, told_goodbye = false;
+  std::uint64_t control_drops = 0;  // control packets that were not a goodbye
   std::uint64_t no_path_drops = 0;
   // Datagrams from before the path existed (a handshake response can be due before this side's ICE
   // has selected its pair): sent when it does, the oldest dropped beyond a few.

@@ -9,6 +9,7 @@
 #include "messages/portal_messages.hpp"
 
 #include "actors/node/tunnel_common.hpp"
+#include "messages/p2p_control.hpp"
 #include "transport/ip/packet.hpp"
 
 namespace firebreak::gateway {
@@ -82,6 +83,10 @@ void from_tun(tunnel_self* self, packet_batch& batch) {
     }
     if (ip::multicast_destination(*info)) {
       ++st.drops.multicast;
+      continue;
+    }
+    if (messages::p2p::classify(packet).what != messages::p2p::kind::not_control) {
+      ++st.drops.control_from_tun;  // only a connection may say goodbye, inside its session
       continue;
     }
     auto client = st.grants.client_at(info->v6, info->dst);
@@ -181,8 +186,14 @@ caf::behavior gateway_tunnel(tunnel_self* self, tunnel_settings settings) {
       },
       [=](client_grants& g) { self->state.grants.replace(std::move(g)); },
       [=](const client_unauthorized& u) {
-        self->state.log->info("[peer {}] no grant left ({}): its packets are refused from now on", u.client_id,
-                              u.reason);
+        auto& s = self->state;
+        if (!s.settings.goodbye) {
+          s.log->info("[peer {}] no grant left ({}): its packets are refused from now on", u.client_id, u.reason);
+          return;
+        }
+        if (!s.connections.find(u.client_id)) return;
+        s.log->info("[peer {}] no grant left ({}): goodbye", u.client_id, u.reason);
+        s.connections.close(u.client_id, u.reason, close_mode::goodbye_and_flush);
       },
       [=](packet_batch& batch) {
         auto& s = self->state;
@@ -216,6 +227,7 @@ caf::behavior gateway_tunnel(tunnel_self* self, tunnel_settings settings) {
                        {"grant_expired", s.drops.expired},
                        {"unknown_client", s.drops.unknown_client},
                        {"multicast", s.drops.multicast},
+                       {"control_from_tun", s.drops.control_from_tun},
                        {"unparsable", s.drops.unparsable},
                        {"no_connection", s.drops.no_connection},
                        {"tun_write_failed", s.drops.tun_write_failed}}},
@@ -224,7 +236,7 @@ caf::behavior gateway_tunnel(tunnel_self* self, tunnel_settings settings) {
       },
       [=](shutdown_atom) {
         auto& s = self->state;
-        s.connections.close_all("the gateway is shutting down", close_mode::goodbye_and_flush);
+        s.connections.close_all("shutdown", s.settings.goodbye ? close_mode::goodbye_and_flush : close_mode::silent);
         self->quit();
       },
   };

@@ -10,8 +10,10 @@
 //   accept_flow (authorization) ──> the client's connection is started, or kept if one is up or on
 //       its way ──> flow_authorized to the portal
 //   client_grants (authorization) ──> this actor's copy for the checks
-//   client_unauthorized ──> logged; the connection stays until the goodbye closes it (next step)
-//   shutdown_atom ──> every connection closed (goodbye_and_flush: the seam), quit
+//   client_unauthorized (its last grant is gone) ──> goodbye to that client, connection closed
+//       (goodbyes off: the connection stays, its packets refused, until ICE or WireGuard ends it)
+//   connection closed by the client's goodbye ──> forgotten, as on a failure
+//   shutdown_atom ──> goodbye to every connected client (silent while in ICE), quit
 #pragma once
 
 #include <memory>
@@ -33,10 +35,12 @@ struct tunnel_settings {
   connection::connection_settings connection;
   node::ice_options ice;
   std::shared_ptr<spdlog::logger> log;
+  bool goodbye = true;  // closing a connection tells the client (off: silent, as before the goodbye)
 };
 
 struct drop_counters {
   std::uint64_t spoofed = 0, not_granted = 0, expired = 0, unknown_client = 0, unparsable = 0, multicast = 0;
+  std::uint64_t control_from_tun = 0;  // p2p control packets a local program wrote: never sent on
   std::uint64_t no_connection = 0, tun_write_failed = 0, icmp_sent = 0;
 };
 

@@ -9,6 +9,7 @@
 #include <spdlog/sinks/null_sink.h>
 
 #include "actors/connection/connection_actor.hpp"
+#include "messages/p2p_control.hpp"
 #include "transport/wireguard/crypto.hpp"
 
 namespace {
@@ -375,4 +376,51 @@ TEST_CASE("no traffic for 30 s: idle; traffic again: connected") {
   f.run();
   f.advance(31s);
   CHECK(f.last(0)->state == connection_state::connected);
+}
+
+TEST_CASE("a goodbye closes the far side at once, as closed by the remote; a silent close does not") {
+  fixture f;
+  f.spawn(0);
+  f.spawn(1);
+  f.both_connect();
+  REQUIRE(f.last(0)->state == connection_state::connected);
+  SUBCASE("goodbye") {
+    const auto sent_before = f.board.sides[1].datagrams_sent;
+    caf::anon_send(f.conn[1], close_connection{"revoked", close_mode::goodbye_and_flush});
+    f.run();  // no time passes: nothing but the goodbye can explain what the client does now
+    CHECK(f.board.sides[1].datagrams_sent == sent_before + 1);
+    REQUIRE(f.last(0));
+    CHECK(f.last(0)->state == connection_state::closed);
+    CHECK(f.last(0)->by == closed_by::remote);
+    CHECK(f.last(0)->reason == "remote_goodbye");
+    CHECK(f.last(1)->by == closed_by::local);
+    CHECK(f.board.sides[0].ice_closed);
+    CHECK(f.board.sides[1].ice_closed);  // after its WireGuard sub-actor sent the goodbye
+    // No reply: the client sent nothing more after the goodbye arrived.
+    CHECK(f.everything_stopped());
+  }
+  SUBCASE("silent") {
+    caf::anon_send(f.conn[1], close_connection{"test over", close_mode::silent});
+    f.run();
+    CHECK(f.last(1)->state == connection_state::closed);
+    CHECK(f.last(0)->state == connection_state::connected);
+    CHECK(f.last(0)->by == closed_by::none);
+  }
+}
+
+TEST_CASE("a goodbye outside the session is ignored; one the owner hands over as data is sealed like any packet") {
+  fixture f;
+  f.spawn(0);
+  f.spawn(1);
+  f.both_connect();
+  // Unsealed: the 48 bytes of a goodbye as a datagram are not a WireGuard message.
+  const auto g = p2p::goodbye();
+  caf::anon_send(f.board.sides[0].wireguard, datagram_batch{{std::vector<std::uint8_t>(g.begin(), g.end())}});
+  f.run();
+  CHECK(f.last(0)->state == connection_state::connected);
+  // The owner's packets are sealed as they are: only the tunnel keeps local programs from sending a
+  // goodbye, so here one sent as data does close the far side (the tunnel tests cover the filter).
+  caf::anon_send(f.conn[0], packet_batch{{}, {std::vector<std::uint8_t>(g.begin(), g.end())}});
+  f.run();
+  CHECK(f.last(1)->by == closed_by::remote);
 }

@@ -493,3 +493,15 @@ TEST_CASE("environment_of splits NAME=value entries, the first of a repeated nam
   CHECK(env == env_map{{"FIREBREAK_TOKEN", "abc=def"}, {"EMPTY", ""}});
   CHECK(environment_of(nullptr).empty());
 }
+
+TEST_CASE("goodbyes are on unless switched off, by flag, environment or file") {
+  CHECK(loaded(node_role::client, {}, minimal_env()).goodbye);
+  CHECK(loaded(node_role::gateway, {}, minimal_env()).goodbye);
+  CHECK_FALSE(loaded(node_role::gateway, {"--no-goodbye"}, minimal_env()).goodbye);
+  CHECK_FALSE(loaded(node_role::client, {}, with(minimal_env(), "FIREBREAK_GOODBYE", "no")).goodbye);
+  CHECK(loaded(node_role::client, {"--goodbye"}, with(minimal_env(), "FIREBREAK_GOODBYE", "false")).goodbye);
+  firebreak::test::temp_directory dir;
+  const auto file = write(dir, "gw.toml", "goodbye = false\n");
+  CHECK_FALSE(loaded(node_role::gateway, {"--config", file}, minimal_env()).goodbye);
+  CHECK(refused(node_role::client, {}, with(minimal_env(), "FIREBREAK_GOODBYE", "maybe")).key == "FIREBREAK_GOODBYE");
+}
