@@ -1,0 +1,242 @@
+// The daemons' test network, shared by the e2e tests of the client and gateway (access, goodbye):
+//
+//   [laptop] 10.71.1.2 ── 10.71.1.1 [hub: portal, coturn] 10.71.2.1 ── 10.71.2.2 [gw-a] 10.72.0.1 ── [office] 10.72.0.2-4
+//                                                         10.71.3.1 ── 10.71.3.2 [gw-b] 10.73.0.1 ── [lab]    10.73.0.2
+//
+// Resources: web 10.72.0.2 (TCP 8080 only), files 10.72.0.3 (everything), office-net 10.72.0.0/24 (UDP 9
+// only) in site A; lab 10.73.0.2 in site B; branch-web 10.74.0.2 in site C, which has no gateway. A web
+// server (python3 http.server) in the office and in the lab serves big.bin (100 MB) and hello.txt.
+// Everything is stopped by PID and the namespaces deleted when the topology goes.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <openssl/evp.h>
+
+#include <fstream>
+#include <regex>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/interop/coturn.hpp"
+#include "tests/interop/netns.hpp"
+
+#ifndef CONNECTION_PEER_BINARY
+#define CONNECTION_PEER_BINARY ""
+#endif
+
+namespace firebreak::test::daemons {
+
+using namespace firebreak::test;
+using namespace firebreak::test::netns;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+
+
+inline constexpr const char* python = "/usr/bin/python3";
+
+
+inline std::string why_skip() {
+  if (firebreak_binary().empty()) return "the firebreak binary is not built";
+  if (auto missing = coturn::missing_tools(); !missing.empty()) return missing;
+  if (auto why = require_root_and_netns(); !why.empty()) return why;
+  for (const char* tool : {"curl", "ping", "nft"})
+    if (!executable_in_path(tool)) return std::string(tool) + " is not installed";
+  if (::access(python, X_OK) != 0) return "python3 (Debian's, for the web servers) is not installed";
+  return {};
+}
+
+inline std::string sha256_of(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    EVP_DigestUpdate(ctx, buf.data(), static_cast<std::size_t>(in.gcount()));
+  }
+  unsigned char md[32];
+  unsigned len = 0;
+  EVP_DigestFinal_ex(ctx, md, &len);
+  EVP_MD_CTX_free(ctx);
+  std::string hex;
+  for (unsigned i = 0; i < len; ++i) {
+    char b[3];
+    std::snprintf(b, sizeof b, "%02x", md[i]);
+    hex += b;
+  }
+  return hex;
+}
+
+inline std::int64_t unix_ms_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct topology {
+  temp_directory dir;
+  network_namespace hub, laptop, gw_a, gw_b, office, lab;
+  veth_link l1{hub, "10.71.1.1/24", laptop, "10.71.1.2/24"};
+  veth_link l2{hub, "10.71.2.1/24", gw_a, "10.71.2.2/24"};
+  veth_link l3{hub, "10.71.3.1/24", gw_b, "10.71.3.2/24"};
+  veth_link l4{gw_a, "10.72.0.1/24", office, "10.72.0.2/24"};
+  veth_link l5{gw_b, "10.73.0.1/24", lab, "10.73.0.2/24"};
+  std::string secret = "e2e-static-auth-secret";
+  std::optional<coturn::relay> relay;
+  std::optional<process> portal, office_web, lab_web;
+  std::string site_a, site_b, site_c, group, web, files, office_net, lab_res, branch;
+
+  topology() {
+    REQUIRE(run(hub, "sysctl -qw net.ipv4.ip_forward=1").ok());
+    REQUIRE(run(laptop, "ip route add default via 10.71.1.1").ok());
+    REQUIRE(run(gw_a, "ip route add default via 10.71.2.1").ok());
+    REQUIRE(run(gw_b, "ip route add default via 10.71.3.1").ok());
+    for (const char* a : {"10.72.0.3/24", "10.72.0.4/24"})
+      REQUIRE(run(office, std::string("ip addr add ") + a + " dev " + l4.interface_b()).ok());
+    // The office and the lab know no route back to the tunnel: only masqueraded packets get answers.
+    std::filesystem::create_directories(dir / "www");
+    REQUIRE(run_host("head -c 100000000 /dev/urandom > " + (dir / "www" / "big.bin").string() +
+                     " && echo files > " + (dir / "www" / "hello.txt").string()).ok());
+    office_web.emplace(office, std::vector<std::string>{python, "-m", "http.server", "8080", "--directory",
+                                                        (dir / "www").string()},
+                       dir / "office-web.log");
+    lab_web.emplace(lab, std::vector<std::string>{python, "-m", "http.server", "8080", "--directory",
+                                                  (dir / "www").string()},
+                    dir / "lab-web.log");
+
+    relay.emplace(dir, coturn::relay_settings{.listen_ip = "10.71.1.1", .port = 3478, .secret = secret, .ns = &hub});
+    write_file("relay-secret", secret);
+    portal.emplace(hub,
+                   std::vector<std::string>{firebreak_binary(), "portal", "--data-dir", (dir / "portal").string(),
+                                            "--listen", "0.0.0.0:8443", "--admin-listen", "127.0.0.1:8444",
+                                            "--hostname", "10.71.1.1", "--hostname", "10.71.2.1", "--hostname",
+                                            "10.71.3.1", "--hostname", "127.0.0.1", "--relay", "turn-1=10.71.1.1:3478",
+                                            "--relay-secret-file", (dir / "relay-secret").string()},
+                   dir / "portal.log");
+    const bool up =
+        wait_until([&] { return !portal->alive() || run(hub, "exec 3<>/dev/tcp/127.0.0.1/8444", 2s).ok(); }, 20s);
+    REQUIRE_MESSAGE((up && portal->alive()), "the portal did not start:\n" << portal->log());
+    std::string why;
+    coturn::echo_peer echo(dir, "10.71.1.1", &hub);
+    REQUIRE_MESSAGE(relay->wait_ready(echo.ip(), echo.port(), why), why);
+
+    site_a = id_of(admin({"sites", "create", "office"}));
+    site_b = id_of(admin({"sites", "create", "lab"}));
+    const auto user = id_of(admin({"users", "create", "ada", "--email", "ada@example.com"}));
+    group = id_of(admin({"groups", "create", "engineers"}));
+    admin({"groups", "add-member", group, user});
+    write_file("client.token", admin({"clients", "create", "--user", user, "--name", "laptop"}).at("token"));
+    write_file("gw-a.token", admin({"gateways", "create", "--site", site_a, "--name", "gw-a"}).at("token"));
+    write_file("gw-b.token", admin({"gateways", "create", "--site", site_b, "--name", "gw-b"}).at("token"));
+    web = resource(site_a, "web", "10.72.0.2", {"--filter", "tcp:8080"});
+    files = resource(site_a, "files", "10.72.0.3", {});
+    files_policy = id_of(last_policy);
+    office_net = resource(site_a, "office-net", "10.72.0.0/24", {"--filter", "udp:9"});
+    lab_res = resource(site_b, "lab", "10.73.0.2", {});
+    lab_policy = id_of(last_policy);
+    site_c = id_of(admin({"sites", "create", "branch"}));  // no gateway there
+    branch = resource(site_c, "branch-web", "10.74.0.2", {});
+  }
+
+  static std::string id_of(const json& j) { return j.at("id").get<std::string>(); }
+
+  std::string resource(const std::string& site, const std::string& name, const std::string& address,
+                       std::vector<std::string> extra, const std::vector<std::string>& policy_extra = {}) {
+    std::vector<std::string> args = {"resources", "create", "--site", site, "--name", name, "--address", address};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto id = id_of(admin(args));
+    std::vector<std::string> p = {"policies", "create", "--group", group, "--resource", id};
+    p.insert(p.end(), policy_extra.begin(), policy_extra.end());
+    last_policy = admin(p);
+    return id;
+  }
+  json last_policy;
+  std::string files_policy, lab_policy;
+
+  void write_file(const std::string& name, const std::string& text) {
+    std::ofstream out(dir / name);
+    out << text;
+    REQUIRE(out.good());
+    std::filesystem::permissions(dir / name, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  }
+
+  json admin(std::vector<std::string> args) {
+    std::vector<std::string> argv = {"ip", "netns", "exec", hub.name(), firebreak_binary(), "admin", "--portal",
+                                     "127.0.0.1:8444", "--token-file", (dir / "portal" / "admin-token").string(),
+                                     "--json"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = detail::capture(argv, 30s);
+    REQUIRE_MESSAGE(r.ok(), "firebreak admin failed:\n" << r.output);
+    auto j = json::parse(r.output, nullptr, false);
+    REQUIRE_MESSAGE(!j.is_discarded(), "firebreak admin printed no JSON:\n" << r.output);
+    return j;
+  }
+
+  std::string ca() const { return (dir / "portal" / "tls" / "ca-cert.pem").string(); }
+
+  /// A gateway configured with flags (its address and status socket) and a TOML file (the rest).
+  process gateway(const network_namespace& ns, const std::string& name, const std::string& hub_ip,
+                  const std::string& own_ip, std::vector<std::string> extra = {}) {
+    return process(ns, gateway_argv(name, hub_ip, own_ip, std::move(extra)), dir / (name + ".log"));
+  }
+  std::vector<std::string> gateway_argv(const std::string& name, const std::string& hub_ip, const std::string& own_ip,
+                                        std::vector<std::string> extra = {}) {
+    std::ofstream toml(dir / (name + ".toml"));
+    toml << "portal_url = \"wss://" << hub_ip << ":8443\"\nportal_ca_file = \"" << ca() << "\"\ntoken_file = \""
+         << (dir / (name + ".token")).string() << "\"\nkey_file = \"" << (dir / (name + ".key")).string() << "\"\n";
+    toml.close();
+    std::vector<std::string> argv = {firebreak_binary(), "gateway", "--config", (dir / (name + ".toml")).string(),
+                                     "--local-address", own_ip, "--status-socket", (dir / (name + ".sock")).string()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return argv;
+  }
+
+  /// The client configured through its environment, as under systemd or Nomad.
+  process client(bool relay_only) {
+    std::vector<std::string> argv = {"env",
+                                     "FIREBREAK_PORTAL_URL=wss://10.71.1.1:8443",
+                                     "FIREBREAK_PORTAL_CA_FILE=" + ca(),
+                                     "FIREBREAK_TOKEN_FILE=" + (dir / "client.token").string(),
+                                     "FIREBREAK_KEY_FILE=" + (dir / "client.key").string(),
+                                     "FIREBREAK_STATUS_SOCKET=" + (dir / "client.sock").string(),
+                                     "FIREBREAK_LOCAL_ADDRESSES=10.71.1.2",
+                                     std::string("FIREBREAK_RELAY_ONLY=") + (relay_only ? "true" : "false"),
+                                     firebreak_binary(),
+                                     "client"};
+    return process(laptop, argv, dir / (relay_only ? "client-relayed.log" : "client.log"));
+  }
+
+  json status(const network_namespace& ns, const std::string& who, const std::string& sock) {
+    auto r = detail::capture({"ip", "netns", "exec", ns.name(), firebreak_binary(), who, "status", "--status-socket",
+                              (dir / sock).string(), "--json"},
+                             10s);
+    REQUIRE_MESSAGE(r.ok(), who << " status failed:\n" << r.output);
+    auto j = json::parse(r.output, nullptr, false);
+    REQUIRE_MESSAGE(!j.is_discarded(), who << " status printed no JSON:\n" << r.output);
+    return j;
+  }
+
+  /// curl from the laptop; the body goes to `out`.
+  command_result fetch(const std::string& url, const std::string& out) {
+    return run(laptop, "curl -sS --fail --max-time 120 -o " + (dir / out).string() + " " + url, 150s);
+  }
+};
+
+inline bool joined(const process& p) { return p.log().find("joined the portal") != std::string::npos; }
+
+inline std::string gateway_of(const json& status, const std::string& resource) {
+  for (const auto& r : status.at("resources"))
+    if (r.at("id") == resource) return r.at("gateway");
+  return {};
+}
+
+inline std::vector<json> live_connections(const json& status) {
+  std::vector<json> out;
+  for (const auto& c : status.at("connections"))
+    if (c.at("state") == "connected" || c.at("state") == "idle") out.push_back(c);
+  return out;
+}
+
+
+}  // namespace firebreak::test::daemons
