@@ -8,6 +8,7 @@
 #include <iostream>
 #include <pthread.h>
 #include <sys/stat.h>
+#include <thread>
 #include <unistd.h>
 
 #include <caf/all.hpp>
@@ -338,6 +339,19 @@ int run_node(node_command& cmd, char** envp) {
     }
     reader.stop();
     status.reset();
+    // The goodbyes went out when the connections were told to close; what may still run is ICE
+    // releasing TURN allocations, a courtesy the relay does not need (its allocations expire). It
+    // gets the rest of the flush bound, then the process ends regardless.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    while (sys.registry().running() > 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (sys.registry().running() > 0) {
+      log->info("connections still releasing relay allocations after 1 s: stopping anyway");
+      forwarding.reset();  // the nftables table and the sysctls, before the process goes
+      log->info("stopped");
+      log->flush();
+      std::_Exit(exit_code->load());
+    }
     sys.await_all_actors_done();
     loop.stop();
   }
