@@ -127,6 +127,8 @@ void render_status(const json& s, std::ostream& out) {
     if (!c.value("route", std::string{}).empty()) out << "      " << c.value("route", std::string{}) << "\n";
   }
   out << "\npackets " << s["packets"].dump() << "\ndropped " << s["dropped"].dump() << "\n";
+  if (s.contains("goodbyes"))
+    out << "goodbyes sent " << s["goodbyes"]["sent"].dump() << ", received " << s["goodbyes"]["received"].dump() << "\n";
 }
 
 int run_status(node_command& cmd) {

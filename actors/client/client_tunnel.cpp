@@ -216,6 +216,7 @@ json status_head(const tunnel_state& st) {
           {"ipv6", st.interface.ipv6},
           {"resources", resources},
           {"packets", {{"to_gateways", st.to_gateways}, {"from_gateways", st.from_gateways}}},
+          {"goodbyes", st.goodbyes.to_json()},
           {"dropped",
            {{"held_overflow", st.held_drops},
             {"multicast", st.multicast},
@@ -299,6 +300,7 @@ caf::behavior client_tunnel(tunnel_self* self, tunnel_settings settings) {
       },
       [=](const connection_event& e) {
         auto& s = self->state;
+        s.goodbyes.count(e);
         if (!s.connections.on_event(e, caf::actor_cast<caf::actor_addr>(self->current_sender()))) {
           if (e.state == connection_state::connected)
             s.log->info("[peer {}] connected ({})", e.peer_id, e.relayed ? "relayed" : "direct");

@@ -28,6 +28,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/node/peer_connections.hpp"
+#include "actors/node/tunnel_common.hpp"
 #include "config/cidr.hpp"
 #include "messages/node_messages.hpp"
 #include "transport/tun/link_config_linux.hpp"
@@ -65,6 +66,7 @@ struct tunnel_state {
   std::map<std::string, resource_entry> resources;
   wireguard::allowed_ips<std::string> routes;  // destination -> resource id
   node::peer_connections connections;
+  node::goodbye_counters goodbyes;
   std::uint64_t held_drops = 0, multicast = 0, control_from_tun = 0, no_resource = 0, spoofed = 0, unparsable = 0, tun_write_failed = 0;
   std::uint64_t to_gateways = 0, from_gateways = 0;
   bool retry_armed = false;

@@ -79,14 +79,14 @@ caf::behavior authorization_actor(auth_self* self, authorization_settings settin
               } else if constexpr (std::is_same_v<T, gateway_topic::reject_access>) {
                 if (s.grants.revoke(e.client_id, e.resource_id)) {
                   s.log->info("[peer {}] access to resource {} rejected by the portal", e.client_id, e.resource_id);
-                  publish(self, e.client_id, "access rejected by the portal");
+                  publish(self, e.client_id, "revoked");
                 }
               } else if constexpr (std::is_same_v<T, gateway_topic::access_authorization_expiry_updated>) {
                 if (s.grants.update_expiry(e.client_id, e.resource_id, to_ms(e.expires_at))) {
                   s.log->info("[peer {}] resource {} now {}", e.client_id, e.resource_id,
                               e.expires_at ? "expires at unix " + std::to_string(*e.expires_at) : "never expires");
                   s.timer_at.reset();
-                  publish(self, e.client_id, "grant expired");
+                  publish(self, e.client_id, "expired");
                   arm(self);
                 }
               }
@@ -103,7 +103,7 @@ caf::behavior authorization_actor(auth_self* self, authorization_settings settin
           s.log->info("[peer {}] grant for resource {} expired", client, resource);
           clients.insert(client);
         }
-        for (const auto& c : clients) publish(self, c, "its last grant expired");
+        for (const auto& c : clients) publish(self, c, "expired");
         arm(self);
       },
   };

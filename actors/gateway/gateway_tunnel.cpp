@@ -210,6 +210,7 @@ caf::behavior gateway_tunnel(tunnel_self* self, tunnel_settings settings) {
       },
       [=](const connection_event& e) {
         auto& s = self->state;
+        s.goodbyes.count(e);
         if (s.connections.on_event(e, caf::actor_cast<caf::actor_addr>(self->current_sender())))
           s.log->info("[peer {}] connection {}{}", e.peer_id, to_string(e.state), e.reason.empty() ? "" : ": " + e.reason);
       },
@@ -231,7 +232,8 @@ caf::behavior gateway_tunnel(tunnel_self* self, tunnel_settings settings) {
                        {"unparsable", s.drops.unparsable},
                        {"no_connection", s.drops.no_connection},
                        {"tun_write_failed", s.drops.tun_write_failed}}},
-                     {"icmp_prohibited_sent", s.drops.icmp_sent}};
+                     {"icmp_prohibited_sent", s.drops.icmp_sent},
+                     {"goodbyes", s.goodbyes.to_json()}};
         return node::answer_status(self, s.connections, std::move(head));
       },
       [=](shutdown_atom) {

@@ -23,6 +23,7 @@
 
 #include "actors/gateway/grant_table.hpp"
 #include "actors/node/peer_connections.hpp"
+#include "actors/node/tunnel_common.hpp"
 #include "messages/node_messages.hpp"
 #include "transport/tun/link_config_linux.hpp"
 #include "transport/tun/tun_device_linux.hpp"
@@ -49,6 +50,7 @@ struct tunnel_state {
   std::shared_ptr<spdlog::logger> log;
   grant_table grants;  // a copy per client, from the authorization actor
   node::peer_connections connections;
+  node::goodbye_counters goodbyes;
   std::unique_ptr<tun::link_config> links;
   caf::actor portal;  // portal_link: where pushes go
   messages::tunnel_interface interface;

@@ -42,6 +42,18 @@ void add_tunnel_addresses(tun::link_config& links, int ifindex, const tunnel_int
     if (auto why = links.add_address(ifindex, a); !why.empty()) log.warn("tunnel address {}: {}", a, why);
 }
 
+void goodbye_counters::count(const connection_event& e) {
+  if (e.state != connection_state::closed) return;
+  if (e.by == closed_by::remote)
+    ++received;
+  else if (e.by == closed_by::local && e.mode == close_mode::goodbye_and_flush)
+    ++sent[e.reason];
+}
+
+nlohmann::json goodbye_counters::to_json() const {
+  return {{"sent", sent}, {"received", received}};
+}
+
 caf::result<std::string> answer_status(caf::event_based_actor* self, peer_connections& connections,
                                        nlohmann::json head) {
   auto rp = self->make_response_promise<std::string>();

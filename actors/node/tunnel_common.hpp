@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string_view>
 
@@ -35,6 +36,16 @@ void add_tunnel_addresses(tun::link_config& links, int ifindex, const messages::
 inline void release_batch(const std::shared_ptr<std::atomic<int>>& credit) {
   if (credit) credit->fetch_sub(1, std::memory_order_acq_rel);
 }
+
+/// Goodbyes this node sent, by reason (revoked, expired, shutdown, site_removed), and received.
+struct goodbye_counters {
+  std::map<std::string, std::uint64_t> sent;
+  std::uint64_t received = 0;
+  /// Counts what a connection_event says actually happened (a close asked with a goodbye is silent
+  /// when the connection was still in ICE).
+  void count(const messages::connection_event& e);
+  nlohmann::json to_json() const;
+};
 
 /// `head` with "connections" added once every connection answered (or 1 s passed), as JSON text.
 caf::result<std::string> answer_status(caf::event_based_actor* self, peer_connections& connections, nlohmann::json head);

@@ -57,6 +57,9 @@ TEST_CASE("goodbye: a revoked last grant and a gateway's shutdown close the conn
   REQUIRE_MESSAGE(gone, "client:\n" << client.log() << "\ngw-b:\n" << gw_b.log());
   CHECK(since(revoked) < 3s);  // an ICE timeout takes 10 s or more
   CHECK(gw_b.log().find("goodbye") != std::string::npos);
+  // Either side may have said it first (gw-b: revoked; the client: site_removed); each counts it.
+  const auto gbye = t.status(t.gw_b, "gateway", "gw-b.sock").at("goodbyes");
+  CHECK(gbye.at("sent").value("revoked", 0) + gbye.at("received").get<int>() == 1);
   // The other gateway's connection is untouched.
   CHECK(has_live_connection_to(t.status(t.laptop, "client", "client.sock"), ga));
 
@@ -70,6 +73,7 @@ TEST_CASE("goodbye: a revoked last grant and a gateway's shutdown close the conn
   CHECK(wait_until([&] { return !gw_a->alive(); }, 5s));
   CHECK(gw_a->terminate() == 0);
   CHECK(client.log().find("the peer said goodbye") != std::string::npos);
+  CHECK(t.status(t.laptop, "client", "client.sock").at("goodbyes").at("received").get<int>() >= 1);
 
   // The same without goodbyes: the client still holds the dead connection well after the shutdown.
   gw_a.reset();
