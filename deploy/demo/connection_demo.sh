@@ -75,14 +75,8 @@ start_portal "$FIREBREAK" "$WORK" --relay turn-1=10.71.1.1:3478 --relay-secret-f
 echo "    The portal made its own CA: $WORK/portal/tls/ca-cert.pem"
 
 say "An administrator says who may reach what (firebreak admin)"
-SITE=$(admin --json sites create office | json_field id)
-USER_ID=$(admin --json users create ada --email ada@example.com | json_field id)
-GROUP=$(admin --json groups create engineers | json_field id)
-admin groups add-member "$GROUP" "$USER_ID" >/dev/null
-(umask 077
- admin --json clients create --user "$USER_ID" --name ada-laptop | json_field token >"$WORK/client.token"
- admin --json gateways create --site "$SITE" --name office-gw-1 | json_field token >"$WORK/gateway.token"
- wg genkey >"$WORK/client.key"; wg genkey >"$WORK/gateway.key")
+enroll_ada "$WORK"
+(umask 077; wg genkey >"$WORK/client.key"; wg genkey >"$WORK/gateway.key")
 RESOURCE=$(admin --json resources create --site "$SITE" --name intranet --address 10.0.0.0/24 | json_field id)
 admin policies create --group "$GROUP" --resource "$RESOURCE" >/dev/null
 admin resources list
