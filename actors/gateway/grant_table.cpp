@@ -86,7 +86,9 @@ std::string grant_table::grant(const std::string& client_id, const messages::res
 
 bool grant_table::revoke(const std::string& client_id, const std::string& resource_id) {
   auto it = clients_.find(client_id);
-  return it != clients_.end() && it->second.resources.erase(resource_id) > 0;
+  if (it == clients_.end() || it->second.resources.erase(resource_id) == 0) return false;
+  if (it->second.resources.empty()) forget(client_id);  // nothing left to know about this client
+  return true;
 }
 
 bool grant_table::update_expiry(const std::string& client_id, const std::string& resource_id,
@@ -101,7 +103,8 @@ bool grant_table::update_expiry(const std::string& client_id, const std::string&
 
 std::vector<std::pair<std::string, std::string>> grant_table::expire(std::int64_t now_ms) {
   std::vector<std::pair<std::string, std::string>> gone;
-  for (auto& [id, c] : clients_)
+  std::vector<std::string> emptied;
+  for (auto& [id, c] : clients_) {
     for (auto it = c.resources.begin(); it != c.resources.end();) {
       if (!live(it->second, now_ms)) {
         gone.emplace_back(id, it->first);
@@ -110,6 +113,9 @@ std::vector<std::pair<std::string, std::string>> grant_table::expire(std::int64_
         ++it;
       }
     }
+    if (c.resources.empty()) emptied.push_back(id);
+  }
+  for (const auto& id : emptied) forget(id);
   return gone;
 }
 
@@ -134,6 +140,7 @@ const client_grants* grant_table::entry(const std::string& client_id) const {
 }
 
 void grant_table::replace(client_grants grants) {
+  if (grants.resources.empty() && !grants.ipv4 && !grants.ipv6) return forget(grants.client_id);
   unindex(grants.client_id);
   auto id = grants.client_id;
   auto& c = clients_[id] = std::move(grants);

@@ -48,16 +48,19 @@ class grant_table {
                     std::optional<std::int64_t> expires_at_ms);
   /// Knows a client's tunnel addresses (from authorize_flow) without granting anything.
   std::string set_addresses(const messages::flow_client& client);
-  /// False when there was no such grant.
+  /// False when there was no such grant. A client left with no grant is forgotten.
   bool revoke(const std::string& client_id, const std::string& resource_id);
   bool update_expiry(const std::string& client_id, const std::string& resource_id,
                      std::optional<std::int64_t> expires_at_ms);
-  /// Removes every grant expired at `now_ms`; returns (client, resource) for each.
+  /// Removes every grant expired at `now_ms`; returns (client, resource) for each. Clients left with
+  /// no grant are forgotten.
   std::vector<std::pair<std::string, std::string>> expire(std::int64_t now_ms);
   std::optional<std::int64_t> next_expiry() const;
 
   bool has_grants(const std::string& client_id, std::int64_t now_ms) const;
   const client_grants* entry(const std::string& client_id) const;
+  /// A copy with neither grants nor addresses (what the authorization actor publishes for a
+  /// forgotten client) forgets the client.
   void replace(client_grants grants);
   void forget(const std::string& client_id);
   const std::map<std::string, client_grants>& clients() const { return clients_; }

@@ -92,12 +92,23 @@ TEST_CASE("grant table: expiry is exact, revoke and renew take effect at once") 
   auto gone = t.expire(20'000);
   REQUIRE(gone.size() == 1);
   CHECK(gone[0] == std::pair<std::string, std::string>{"client-ada", "web"});
-  CHECK(t.from_client("client-ada", p, 20'000) == verdict::not_granted);
+  // Her last grant gone, nothing about her is kept.
+  CHECK(t.entry("client-ada") == nullptr);
+  CHECK(t.from_client("client-ada", p, 20'000) == verdict::unknown_client);
 
   REQUIRE(t.grant(ada(), resource("web", "10.72.0.2"), std::nullopt).empty());
   CHECK(t.revoke("client-ada", "web"));
   CHECK_FALSE(t.revoke("client-ada", "web"));
-  CHECK(t.from_client("client-ada", p, 0) == verdict::not_granted);
+  CHECK(t.entry("client-ada") == nullptr);
+  CHECK(t.from_client("client-ada", p, 0) == verdict::unknown_client);
+
+  // A revoke that leaves another grant keeps the client, and refuses only the revoked resource.
+  REQUIRE(t.grant(ada(), resource("web", "10.72.0.2"), std::nullopt).empty());
+  REQUIRE(t.grant(ada(), resource("files", "10.72.0.9"), std::nullopt).empty());
+  CHECK(t.revoke("client-ada", "files"));
+  CHECK(t.from_client("client-ada", info(packet(ada_ip, other_ip, 6, 80)), 0) == verdict::not_granted);
+  CHECK(t.from_client("client-ada", p, 0) == verdict::allow);
+  CHECK(t.has_grants("client-ada", 0));
 }
 
 TEST_CASE("grant table: what cannot be enforced is refused, and changes nothing") {
