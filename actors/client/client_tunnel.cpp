@@ -309,14 +309,20 @@ caf::behavior client_tunnel(tunnel_self* self, tunnel_settings settings) {
         s.log->info("[peer {}] connection {}{}: its resources ask for a flow again on their next packet", e.peer_id,
                     to_string(e.state), e.reason.empty() ? "" : " (" + e.reason + ")");
         for (auto& [id, r] : s.resources)
-          if (r.gateway == e.peer_id) r.gateway.clear();
+          if (r.gateway == e.peer_id) {
+            r.gateway.clear();
+            // The flow ended: asking again at once is not a flood (it is bounded by connections
+            // closing), and waiting out the request interval would cost a restarting gateway's
+            // clients up to 2 s.
+            r.last_request.reset();
+          }
       },
       [=](node_status_atom) -> caf::result<std::string> {
         return node::answer_status(self, self->state.connections, status_head(self->state));
       },
-      [=](shutdown_atom) {
+      [=](shutdown_atom, const std::string& reason) {
         auto& s = self->state;
-        s.connections.close_all("shutdown", s.settings.goodbye ? close_mode::goodbye_and_flush : close_mode::silent);
+        s.connections.close_all(reason, s.settings.goodbye ? close_mode::goodbye_and_flush : close_mode::silent);
         self->quit();
       },
   };
