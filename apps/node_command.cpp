@@ -131,14 +131,44 @@ void render_status(const json& s, std::ostream& out) {
     out << "goodbyes sent " << s["goodbyes"]["sent"].dump() << ", received " << s["goodbyes"]["received"].dump() << "\n";
 }
 
-int run_status(node_command& cmd) {
-  std::string path = cmd.status_socket;
-  if (path.empty()) {
-    const char* env = std::getenv("FIREBREAK_STATUS_SOCKET");
-    path = env ? env : std::string("/run/firebreak/") + role_name(cmd.role) + ".sock";
-  }
+std::string socket_path(const node_command& cmd) {
+  if (!cmd.status_socket.empty()) return cmd.status_socket;
+  const char* env = std::getenv("FIREBREAK_STATUS_SOCKET");
+  return env ? env : std::string("/run/firebreak/") + role_name(cmd.role) + ".sock";
+}
+
+/// `firebreak client sign-out`: the daemon says goodbye to every gateway, leaves the portal and exits
+/// 0 (so a supervisor restarting on failure leaves it stopped). The token stays where it is: it is the
+/// administrator's to revoke.
+int run_sign_out(node_command& cmd) {
+  const auto path = socket_path(cmd);
   std::string why;
-  auto answer = ask_status(path, why);
+  auto answer = ask_daemon(path, "sign-out", why);
+  if (!answer) {
+    std::cerr << "firebreak client sign-out: " << why << "\n";
+    return 1;
+  }
+  auto a = json::parse(*answer, nullptr, false);
+  if (a.is_discarded() || !a.value("signing_out", false)) {
+    std::cerr << "firebreak client sign-out: unexpected answer: " << *answer;
+    return 1;
+  }
+  // The daemon removes its socket as it stops.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (std::filesystem::exists(path) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  if (std::filesystem::exists(path)) {
+    std::cerr << "firebreak client sign-out: goodbyes sent, but the daemon is still stopping\n";
+    return 1;
+  }
+  std::cout << "signed out: every gateway was told goodbye and the client has stopped\n";
+  return 0;
+}
+
+int run_status(node_command& cmd) {
+  const auto path = socket_path(cmd);
+  std::string why;
+  auto answer = ask_daemon(path, "status", why);
   if (!answer) {
     std::cerr << "firebreak " << role_name(cmd.role) << " status: " << why << "\n";
     return 1;
@@ -205,11 +235,19 @@ std::shared_ptr<node_command> add_node_command(CLI::App& app, config::node_role 
                           "the daemon's status socket (env FIREBREAK_STATUS_SOCKET; default /run/firebreak/" +
                               std::string(role_name(role)) + ".sock)");
   cmd->status->add_flag("--json", cmd->status_json, "print the status as JSON");
+  if (client) {
+    cmd->sign_out = cmd->app->add_subcommand(
+        "sign-out", "tell the running client to say goodbye to every gateway, leave the portal and stop");
+    cmd->sign_out->add_option("--status-socket", cmd->status_socket,
+                              "the client's status socket (env FIREBREAK_STATUS_SOCKET; default "
+                              "/run/firebreak/client.sock)");
+  }
   return cmd;
 }
 
 int run_node(node_command& cmd, char** envp) {
   if (cmd.status->parsed()) return run_status(cmd);
+  if (cmd.sign_out && cmd.sign_out->parsed()) return run_sign_out(cmd);
   const char* who = role_name(cmd.role);
   auto loaded = cmd.loader->load(config::environment_of(envp));
   if (auto* err = std::get_if<config::config_error>(&loaded)) {
@@ -322,11 +360,19 @@ int run_node(node_command& cmd, char** envp) {
 
     auto status = status_server::start(
         conf.status_socket,
-        [&sys, sup]() -> std::string {
+        [&sys, sup](const std::string& request) -> std::string {
           caf::scoped_actor asker{sys};
           std::string out = R"({"error":"the daemon did not answer in time"})";
-          asker->request(sup, std::chrono::seconds(3), messages::node_status_atom::value)
-              .receive([&](const std::string& s) { out = s; }, [&](const caf::error&) {});
+          if (request == "status") {
+            asker->request(sup, std::chrono::seconds(3), messages::node_status_atom::value)
+                .receive([&](const std::string& s) { out = s; }, [&](const caf::error&) {});
+          } else if (request == "sign-out") {
+            asker->request(sup, std::chrono::seconds(3), messages::sign_out_atom::value)
+                .receive([&](bool ok) { out = ok ? R"({"signing_out":true})" : R"({"error":"only a client signs out"})"; },
+                         [&](const caf::error&) {});
+          } else {
+            out = json{{"error", "unknown request (\"status\" or \"sign-out\")"}}.dump();
+          }
           return out;
         },
         why);

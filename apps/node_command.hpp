@@ -1,4 +1,5 @@
-// `firebreak client` and `firebreak gateway`: the daemons, and their `status` subcommands.
+// `firebreak client` and `firebreak gateway`: the daemons, their `status` subcommands, and
+// `firebreak client sign-out`.
 // Settings come from flags, the environment and a TOML file, in that order (config/node_config.hpp).
 #pragma once
 
@@ -14,6 +15,7 @@ struct node_command {
   config::node_role role;
   CLI::App* app = nullptr;
   CLI::App* status = nullptr;
+  CLI::App* sign_out = nullptr;  // client only
   std::unique_ptr<config::node_config_loader> loader;
   std::string status_socket;  // for `status`
   bool status_json = false;

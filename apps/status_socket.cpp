@@ -27,8 +27,7 @@ bool fill_address(const std::string& path, sockaddr_un& addr, std::string& why) 
 
 }  // namespace
 
-std::unique_ptr<status_server> status_server::start(const std::string& path, std::function<std::string()> answer,
-                                                    std::string& why) {
+std::unique_ptr<status_server> status_server::start(const std::string& path, answer_fn answer, std::string& why) {
   sockaddr_un addr;
   if (!fill_address(path, addr, why)) return nullptr;
   std::error_code ec;
@@ -74,11 +73,9 @@ void status_server::run() {
     ::setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     char buf[64];
     const auto n = ::read(c, buf, sizeof buf);
-    std::string reply;
-    if (n > 0 && std::string_view(buf, static_cast<std::size_t>(n)).starts_with("status"))
-      reply = answer_();
-    else
-      reply = R"({"error":"unknown request: send the line \"status\""})";
+    std::string request(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+    request = request.substr(0, request.find_first_of("\r\n"));
+    std::string reply = answer_(request);
     reply += '\n';
     std::size_t off = 0;
     while (off < reply.size()) {
@@ -90,7 +87,7 @@ void status_server::run() {
   }
 }
 
-std::optional<std::string> ask_status(const std::string& path, std::string& why) {
+std::optional<std::string> ask_daemon(const std::string& path, const std::string& request, std::string& why) {
   sockaddr_un addr;
   if (!fill_address(path, addr, why)) return std::nullopt;
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -105,7 +102,7 @@ std::optional<std::string> ask_status(const std::string& path, std::string& why)
   }
   timeval tv{5, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  const std::string req = "status\n";
+  const std::string req = request + "\n";
   if (::write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
     why = std::string("cannot send the request: ") + std::strerror(errno);
     ::close(fd);

@@ -69,8 +69,11 @@ typename Inspector::result_type inspect(Inspector& f, client_unauthorized& x) {
 
 /// Requests a node's status: answered with the JSON the status command renders.
 using node_status_atom = caf::atom_constant<caf::atom("nodestat")>;
-/// SIGTERM/SIGINT (or a fatal error): run the shutdown sequence.
+/// SIGTERM/SIGINT (or a fatal error): run the shutdown sequence. To a tunnel it comes with the
+/// reason each goodbye is counted under ("shutdown", "signed_out").
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
+/// `firebreak client sign-out`: the shutdown sequence, with goodbyes counted as "signed_out".
+using sign_out_atom = caf::atom_constant<caf::atom("signout")>;
 /// The gateway's authorization actor: the earliest grant expiry is due.
 using expiry_atom = caf::atom_constant<caf::atom("expiry")>;
 /// The client's tunnel: retry held packets whose flow request may be repeated.

@@ -13,7 +13,7 @@
 //   G's goodbye ──> its connection closed as on a failure: its resources ask for a flow again
 //   a p2p control packet from the TUN (a local program forging a goodbye) ──> dropped, counted
 //   packets from gateway G ──> the TUN, if their source lies in a resource whose flow goes through G
-//   shutdown_atom ──> goodbye to every connected gateway (silent while in ICE), quit
+//   shutdown_atom, reason ("shutdown" | "signed_out") ──> goodbye to every connected gateway (silent while in ICE), quit
 //
 // The client has no separate authorization actor: what it may reach is its resource list, which is
 // this actor's routing table; the portal decides the rest.

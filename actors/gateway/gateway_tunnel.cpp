@@ -236,9 +236,9 @@ caf::behavior gateway_tunnel(tunnel_self* self, tunnel_settings settings) {
                      {"goodbyes", s.goodbyes.to_json()}};
         return node::answer_status(self, s.connections, std::move(head));
       },
-      [=](shutdown_atom) {
+      [=](shutdown_atom, const std::string& reason) {
         auto& s = self->state;
-        s.connections.close_all("shutdown", s.settings.goodbye ? close_mode::goodbye_and_flush : close_mode::silent);
+        s.connections.close_all(reason, s.settings.goodbye ? close_mode::goodbye_and_flush : close_mode::silent);
         self->quit();
       },
   };

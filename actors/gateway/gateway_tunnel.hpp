@@ -13,7 +13,7 @@
 //   client_unauthorized (its last grant is gone) ──> goodbye to that client, connection closed
 //       (goodbyes off: the connection stays, its packets refused, until ICE or WireGuard ends it)
 //   connection closed by the client's goodbye ──> forgotten, as on a failure
-//   shutdown_atom ──> goodbye to every connected client (silent while in ICE), quit
+//   shutdown_atom, reason ──> goodbye to every connected client (silent while in ICE), quit
 #pragma once
 
 #include <memory>

@@ -15,7 +15,7 @@ namespace {
 
 using stop_now_atom = caf::atom_constant<caf::atom("stopnow")>;
 
-void begin_shutdown(sup_self* self, const std::string& why, int code) {
+void begin_shutdown(sup_self* self, const std::string& why, int code, const char* goodbye_reason = "shutdown") {
   auto& st = self->state;
   if (st.stopping) return;
   st.stopping = true;
@@ -23,7 +23,7 @@ void begin_shutdown(sup_self* self, const std::string& why, int code) {
   st.log->info("shutting down: {}", why);
   // Leave first, so the portal stops choosing this node; then say goodbye to every peer.
   self->send(st.settings.portal_link, leave_atom::value);
-  self->send(st.settings.tunnel, shutdown_atom::value);
+  self->send(st.settings.tunnel, shutdown_atom::value, std::string(goodbye_reason));
   // Grants stop mattering once every connection is closing.
   if (st.settings.authorization) self->send_exit(st.settings.authorization, caf::exit_reason::user_shutdown);
   st.waiting = 2;
@@ -98,6 +98,12 @@ caf::behavior supervisor(sup_self* self, supervisor_settings settings) {
       },
       [=](node_status_atom a) { return self->delegate(self->state.settings.tunnel, a); },
       [=](shutdown_atom) { begin_shutdown(self, "signal", 0); },
+      [=](sign_out_atom) {
+        // Only a client signs out; a gateway asked to is told no (its operator stops it instead).
+        if (self->state.settings.who != role::client) return false;
+        begin_shutdown(self, "signed out", 0, "signed_out");
+        return true;
+      },
       [=](stop_now_atom) {
         auto& s = self->state;
         s.log->warn("shutdown took longer than {} ms: stopping now", s.settings.flush_bound.count());

@@ -7,10 +7,10 @@
 //      │                                            init to both; candidates and relays to the tunnel)
 //      │  link_status{refused} ──> fatal: stopping, exit 1 (a bad token does not fix itself)
 //      │  node_status_atom ──> the tunnel answers
-//      │  shutdown_atom (SIGTERM/SIGINT)
+//      │  shutdown_atom (SIGTERM/SIGINT), sign_out_atom (client: `firebreak client sign-out`)
 //      v
 //   stopping ── leave the portal (it stops choosing this node) ── tunnel: close every connection
-//      │        (goodbye_and_flush: the seam for the goodbye) ── bounded by flush_bound
+//      │        with a goodbye ("shutdown" or "signed_out") ── bounded by flush_bound
 //      v
 //   done (quit; the process exits with exit_code)
 #pragma once
