@@ -121,10 +121,24 @@ TEST_CASE("firebreak client and gateway: downloads, shared and separate connecti
     // reject_access: the policy for files deleted. gw-a refuses at once; office-net (UDP 9 only) still
     // routes the address on the laptop, so the pings reach gw-a and come back "prohibited".
     REQUIRE(run(t.laptop, "ping -c 1 -W 2 10.72.0.3", 10s).ok());
+    auto route_to = [&](const std::string& gateway) -> std::string {
+      for (const auto& c : live_connections(t.status(t.laptop, "client", "client.sock")))
+        if (c.at("peer") == gateway) return c.at("route");
+      return {};
+    };
+    const auto gw_a_id = gateway_of(t.status(t.laptop, "client", "client.sock"), t.web);
+    const auto before_revoke = route_to(gw_a_id);
+    REQUIRE(!before_revoke.empty());
     t.admin({"policies", "delete", t.files_policy});
     auto after = run(t.laptop, "sleep 0.5; ping -c 3 -i 0.2 -W 1 10.72.0.3", 10s);
     CHECK_MESSAGE(after.output.find("Packet filtered") != std::string::npos, after.output);
     CHECK(after.output.find("bytes from 10.72.0.3") == std::string::npos);
+    // A partial revoke keeps the connection: web still answers through the same ICE pair, and
+    // neither side said goodbye.
+    CHECK(t.fetch("http://10.72.0.2:8080/hello.txt", "after-revoke.txt").ok());
+    CHECK(route_to(gw_a_id) == before_revoke);
+    CHECK(t.status(t.gw_a, "gateway", "gw-a.sock").at("goodbyes").at("received").get<int>() == 0);
+    CHECK(t.status(t.laptop, "client", "client.sock").at("goodbyes").at("received").get<int>() == 0);
 
     // SIGTERM: exit 0, the TUN device gone.
     CHECK(client.terminate(5s) == 0);

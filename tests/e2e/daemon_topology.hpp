@@ -3,6 +3,10 @@
 //   [laptop] 10.71.1.2 ── 10.71.1.1 [hub: portal, coturn] 10.71.2.1 ── 10.71.2.2 [gw-a] 10.72.0.1 ── [office] 10.72.0.2-4
 //                                                         10.71.3.1 ── 10.71.3.2 [gw-b] 10.73.0.1 ── [lab]    10.73.0.2
 //
+// second_office_gateway() adds a second gateway for site A, the way a fleet runs two:
+//
+//   [hub] 10.71.4.1 ── 10.71.4.2 [gw-a2] 10.76.0.1 ── 10.76.0.2 [office] (10.72.0.0/24 routed through it)
+//
 // Resources: web 10.72.0.2 (TCP 8080 only), files 10.72.0.3 (everything), office-net 10.72.0.0/24 (UDP 9
 // only) in site A; lab 10.73.0.2 in site B; branch-web 10.74.0.2 in site C, which has no gateway. A web
 // server (python3 http.server) in the office and in the lab serves big.bin (100 MB) and hello.txt.
@@ -13,8 +17,12 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <regex>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -111,7 +119,7 @@ struct topology {
                    std::vector<std::string>{firebreak_binary(), "portal", "--data-dir", (dir / "portal").string(),
                                             "--listen", "0.0.0.0:8443", "--admin-listen", "127.0.0.1:8444",
                                             "--hostname", "10.71.1.1", "--hostname", "10.71.2.1", "--hostname",
-                                            "10.71.3.1", "--hostname", "127.0.0.1", "--relay", "turn-1=10.71.1.1:3478",
+                                            "10.71.3.1", "--hostname", "10.71.4.1", "--hostname", "127.0.0.1", "--relay", "turn-1=10.71.1.1:3478",
                                             "--relay-secret-file", (dir / "relay-secret").string()},
                    dir / "portal.log");
     const bool up =
@@ -127,8 +135,8 @@ struct topology {
     group = id_of(admin({"groups", "create", "engineers"}));
     admin({"groups", "add-member", group, user});
     write_file("client.token", admin({"clients", "create", "--user", user, "--name", "laptop"}).at("token"));
-    write_file("gw-a.token", admin({"gateways", "create", "--site", site_a, "--name", "gw-a"}).at("token"));
-    write_file("gw-b.token", admin({"gateways", "create", "--site", site_b, "--name", "gw-b"}).at("token"));
+    enroll_gateway(site_a, "gw-a");
+    enroll_gateway(site_b, "gw-b");
     web = resource(site_a, "web", "10.72.0.2", {"--filter", "tcp:8080"});
     files = resource(site_a, "files", "10.72.0.3", {});
     files_policy = id_of(last_policy);
@@ -140,6 +148,24 @@ struct topology {
   }
 
   static std::string id_of(const json& j) { return j.at("id").get<std::string>(); }
+
+  // The second gateway of site A (see the top of this file); its token is gw-a2.token.
+  std::optional<network_namespace> gw_a2;
+  std::optional<veth_link> l6, l7;
+  void second_office_gateway() {
+    gw_a2.emplace();
+    l6.emplace(hub, "10.71.4.1/24", *gw_a2, "10.71.4.2/24");
+    l7.emplace(*gw_a2, "10.76.0.1/24", office, "10.76.0.2/24");
+    REQUIRE(run(*gw_a2, "ip route add default via 10.71.4.1 && ip route add 10.72.0.0/24 via 10.76.0.2").ok());
+    enroll_gateway(site_a, "gw-a2");
+  }
+
+  std::map<std::string, std::string> gateway_ids;  // name -> id
+  void enroll_gateway(const std::string& site, const std::string& name) {
+    auto g = admin({"gateways", "create", "--site", site, "--name", name});
+    write_file(name + ".token", g.at("token"));
+    gateway_ids[name] = id_of(g);
+  }
 
   std::string resource(const std::string& site, const std::string& name, const std::string& address,
                        std::vector<std::string> extra, const std::vector<std::string>& policy_extra = {}) {
@@ -193,7 +219,7 @@ struct topology {
   }
 
   /// The client configured through its environment, as under systemd or Nomad.
-  process client(bool relay_only) {
+  process client(bool relay_only, const std::vector<std::string>& extra_env = {}) {
     std::vector<std::string> argv = {"env",
                                      "FIREBREAK_PORTAL_URL=wss://10.71.1.1:8443",
                                      "FIREBREAK_PORTAL_CA_FILE=" + ca(),
@@ -201,9 +227,10 @@ struct topology {
                                      "FIREBREAK_KEY_FILE=" + (dir / "client.key").string(),
                                      "FIREBREAK_STATUS_SOCKET=" + (dir / "client.sock").string(),
                                      "FIREBREAK_LOCAL_ADDRESSES=10.71.1.2",
-                                     std::string("FIREBREAK_RELAY_ONLY=") + (relay_only ? "true" : "false"),
-                                     firebreak_binary(),
-                                     "client"};
+                                     std::string("FIREBREAK_RELAY_ONLY=") + (relay_only ? "true" : "false")};
+    argv.insert(argv.end(), extra_env.begin(), extra_env.end());
+    argv.push_back(firebreak_binary());
+    argv.push_back("client");
     return process(laptop, argv, dir / (relay_only ? "client-relayed.log" : "client.log"));
   }
 
@@ -221,6 +248,54 @@ struct topology {
   command_result fetch(const std::string& url, const std::string& out) {
     return run(laptop, "curl -sS --fail --max-time 120 -o " + (dir / out).string() + " " + url, 150s);
   }
+};
+
+/// curl in a loop from the laptop, each attempt bounded by `attempt_limit`, every outcome recorded:
+/// a person's browser retrying a page, as the gateway behind it restarts.
+class fetch_loop {
+ public:
+  using clock = std::chrono::steady_clock;
+  struct attempt {
+    clock::time_point started, ended;
+    bool ok;
+  };
+  fetch_loop(const network_namespace& ns, std::string url, std::chrono::seconds attempt_limit = 5s)
+      : thread_([this, &ns, url = std::move(url), attempt_limit] {
+          while (!stop_) {
+            const auto started = clock::now();
+            const bool ok = run(ns,
+                                "curl -sS --fail -o /dev/null --max-time " +
+                                    std::to_string(attempt_limit.count()) + " " + url,
+                                attempt_limit + 5s)
+                                .ok();
+            std::lock_guard lock(mutex_);
+            attempts_.push_back({started, clock::now(), ok});
+            if (!ok) std::this_thread::sleep_for(50ms);
+          }
+        }) {}
+  ~fetch_loop() {
+    stop_ = true;
+    thread_.join();
+  }
+  std::size_t successes_since(clock::time_point t) const {
+    std::lock_guard lock(mutex_);
+    std::size_t n = 0;
+    for (const auto& a : attempts_) n += a.ok && a.started >= t;
+    return n;
+  }
+  /// When the first attempt started at or after `t` succeeded; nullopt if none has yet.
+  std::optional<clock::time_point> first_success_after(clock::time_point t) const {
+    std::lock_guard lock(mutex_);
+    for (const auto& a : attempts_)
+      if (a.ok && a.started >= t) return a.ended;
+    return std::nullopt;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<attempt> attempts_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
 };
 
 inline bool joined(const process& p) { return p.log().find("joined the portal") != std::string::npos; }
