@@ -2,7 +2,9 @@
 // joins the portal as a client or a gateway (portal_link), negotiates a flow (create_flow /
 // authorize_flow), trickles candidates through the portal, and runs a real connection actor (libnice
 // + our WireGuard). It has no TUN: the client sends numbered test packets and the gateway echoes every
-// packet it decrypts. What happens is printed as one JSON object per line on stdout:
+// packet it decrypts. Several --token-file options run several identities (each with a fresh key) in
+// this one process, as the goodbye's fan-out bench needs 200 clients. What happens is printed as one
+// JSON object per line on stdout, with "id" (the identity's index) when there are several:
 //
 //   {"event":"flow_created"|"authorized", "peer":..., "t_ms":...}
 //   {"event":"connection", "state":"connected"|"idle"|"closed"|"failed", "by":..., "reason":..., "relayed":..., "t_ms":...}
@@ -12,7 +14,7 @@
 //                                                   that came back (with --dst: a real gateway refusing)
 //   {"event":"summary", "sent":N, "echoed":M}    client, when it stops: packets sent, echoes received
 //
-// t_ms counts from the program's start. Secrets (token, keys) come from files and are never printed.
+// t_ms counts from the program's start; unix_ms is the wall clock, to line up several processes. Secrets (token, keys) come from files and are never printed.
 #include <CLI/CLI.hpp>
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>
@@ -24,6 +26,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 
 #include "actors/connection/connection_actor.hpp"
 #include "actors/connection/ice_actor.hpp"
@@ -47,16 +50,24 @@ std::int64_t ms_since(steady::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - t).count();
 }
 
-void print(json line) {
+std::mutex print_mutex;
+
+void print(json line, int index = -1) {
   line["t_ms"] = ms_since(started);
+  line["unix_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+  if (index >= 0) line["id"] = index;
+  std::lock_guard lock(print_mutex);
   std::cout << line.dump() << std::endl;
 }
 
 struct options {
   std::string portal;  // host:port
   std::string ca_file;
-  std::string token_file;
-  std::string key_file;  // WireGuard private key, base64 (wg genkey)
+  std::vector<std::string> token_files;
+  std::string key_file;  // WireGuard private key, base64 (wg genkey); none: a fresh one per identity
+  int index = -1;        // which identity, when there are several
   std::string role = "client";
   std::string resource;
   int packets = 20;
@@ -76,9 +87,10 @@ std::string read_secret(const std::string& path) {
   return s;
 }
 
-/// Where test packets go: 100.64.0.1 -> 100.64.0.2 for an echoing test gateway; with --dst, from this
+/// Where test packets go: 100.64.0.1 -> 100.64.0.2 for an echoing test gateway; with --dst, from each
 /// client's tunnel address (from init) to that address, as a misbehaving client of a real gateway would.
-std::array<std::uint8_t, 4> packet_src{100, 64, 0, 1}, packet_dst{100, 64, 0, 2};
+std::array<std::uint8_t, 4> packet_dst{100, 64, 0, 2};
+using ipv4 = std::array<std::uint8_t, 4>;
 
 std::optional<std::array<std::uint8_t, 4>> ipv4_of(const std::string& text) {
   in_addr a{};
@@ -89,7 +101,7 @@ std::optional<std::array<std::uint8_t, 4>> ipv4_of(const std::string& text) {
 }
 
 /// A 40-byte IPv4 UDP packet (to port 9) carrying a sequence number; checksums correct.
-std::vector<std::uint8_t> test_packet(std::uint32_t seq) {
+std::vector<std::uint8_t> test_packet(std::uint32_t seq, const ipv4& packet_src) {
   std::vector<std::uint8_t> p(40, 0);
   p[0] = 0x45;
   p[3] = 40;
@@ -146,6 +158,7 @@ struct driver_state {
   bool prohibited_seen = false;
   std::uint32_t next_seq = 0;
   bool asked = false;
+  ipv4 src{100, 64, 0, 1};
   static inline const char* name = "peer-driver";
 };
 
@@ -194,7 +207,7 @@ caf::behavior driver(caf::stateful_actor<driver_state>* self, options opt, conne
       [=](const caf::actor& link) { self->state.link = link; },
       [=](const link_status& ls) {
         print({{"event", "link"},
-               {"phase", ls.phase == link_phase::joined ? "joined" : ls.phase == link_phase::lost ? "lost" : "refused"}});
+               {"phase", ls.phase == link_phase::joined ? "joined" : ls.phase == link_phase::lost ? "lost" : "refused"}}, self->state.opt.index);
         if (ls.phase == link_phase::refused) self->send(self, stop_atom::value);
       },
       [=](const push& in) {
@@ -209,7 +222,7 @@ caf::behavior driver(caf::stateful_actor<driver_state>* self, options opt, conne
                 if constexpr (std::is_same_v<T, client_topic::init>) {
                   s.relays = relays_of(e.relays);
                   if (!s.opt.dst.empty()) {
-                    if (auto src = ipv4_of(e.interface.ipv4)) packet_src = *src;
+                    if (auto src = ipv4_of(e.interface.ipv4)) s.src = *src;
                   }
                   if (!s.asked) {
                     s.asked = true;
@@ -217,14 +230,14 @@ caf::behavior driver(caf::stateful_actor<driver_state>* self, options opt, conne
                   }
                 } else if constexpr (std::is_same_v<T, client_topic::flow_created>) {
                   s.flow_created_at = steady::now();
-                  print({{"event", "flow_created"}, {"peer", e.gateway_id}});
+                  print({{"event", "flow_created"}, {"peer", e.gateway_id}}, self->state.opt.index);
                   start_connection(node::spec_of(e));
                   // The first packets wait in the connection until it is up.
                   packet_batch first{e.gateway_id, {}};
-                  for (int i = 0; i < s.opt.packets; ++i) first.packets.push_back(test_packet(s.next_seq++));
+                  for (int i = 0; i < s.opt.packets; ++i) first.packets.push_back(test_packet(s.next_seq++, s.src));
                   self->send(s.connections[e.gateway_id], std::move(first));
                 } else if constexpr (std::is_same_v<T, client_topic::flow_creation_failed>) {
-                  print({{"event", "flow_creation_failed"}, {"reason", to_json(e)["reason"]}});
+                  print({{"event", "flow_creation_failed"}, {"reason", to_json(e)["reason"]}}, self->state.opt.index);
                   self->send(self, stop_atom::value);
                 } else if constexpr (std::is_same_v<T, client_topic::ice_candidates> ||
                                      std::is_same_v<T, client_topic::invalidate_ice_candidates>) {
@@ -247,7 +260,7 @@ caf::behavior driver(caf::stateful_actor<driver_state>* self, options opt, conne
                 if constexpr (std::is_same_v<T, gateway_topic::init>) {
                   s.relays = relays_of(e.relays);
                 } else if constexpr (std::is_same_v<T, gateway_topic::authorize_flow>) {
-                  print({{"event", "authorized"}, {"peer", e.client.id}});
+                  print({{"event", "authorized"}, {"peer", e.client.id}}, self->state.opt.index);
                   start_connection(node::spec_of(e));
                   send_to_portal("flow_authorized", to_json(gateway_topic::flow_authorized{e.ref}));
                 } else if constexpr (std::is_same_v<T, gateway_topic::ice_candidates> ||
@@ -272,7 +285,7 @@ caf::behavior driver(caf::stateful_actor<driver_state>* self, options opt, conne
       },
       [=](const connection_event& e) {
         print({{"event", "connection"}, {"peer", e.peer_id}, {"state", to_string(e.state)}, {"by", to_string(e.by)},
-               {"reason", e.reason}, {"relayed", e.relayed}, {"mode", to_string(e.mode)}});
+               {"reason", e.reason}, {"relayed", e.relayed}, {"mode", to_string(e.mode)}}, self->state.opt.index);
         auto& s = self->state;
         if (e.state == connection_state::failed || e.state == connection_state::closed) {
           // Only if it is still the current one: a replaced connection reports its close after.
@@ -296,13 +309,13 @@ caf::behavior driver(caf::stateful_actor<driver_state>* self, options opt, conne
             s.prohibited_seen = true;
             char from[INET_ADDRSTRLEN];
             inet_ntop(AF_INET, p.data() + 12, from, sizeof from);
-            print({{"event", "prohibited"}, {"from", from}});
+            print({{"event", "prohibited"}, {"from", from}}, self->state.opt.index);
             if (s.opt.until_echoed) self->send(self, stop_atom::value);
           }
         if (!s.first_seen) {
           s.first_seen = true;
           print({{"event", "first_packet"},
-                 {"setup_ms", std::chrono::duration<double, std::milli>(steady::now() - s.flow_created_at).count()}});
+                 {"setup_ms", std::chrono::duration<double, std::milli>(steady::now() - s.flow_created_at).count()}}, self->state.opt.index);
         }
         s.echoes += in.packets.size();
         const auto before = s.echoed.size();
@@ -310,7 +323,7 @@ caf::behavior driver(caf::stateful_actor<driver_state>* self, options opt, conne
           if (seq_of(p) < static_cast<std::uint32_t>(s.opt.packets)) s.echoed.insert(seq_of(p));
         if (before < static_cast<std::size_t>(s.opt.packets) && s.echoed.size() == static_cast<std::size_t>(s.opt.packets))
         {
-          print({{"event", "echoed"}, {"count", s.echoed.size()}});
+          print({{"event", "echoed"}, {"count", s.echoed.size()}}, self->state.opt.index);
           if (s.opt.until_echoed) self->send(self, stop_atom::value);
         }
       },
@@ -318,13 +331,13 @@ caf::behavior driver(caf::stateful_actor<driver_state>* self, options opt, conne
         // Keeps data flowing, so a dead gateway is noticed by WireGuard's 15 s rule.
         auto& s = self->state;
         for (const auto& [peer, conn] : s.connections)
-          self->send(conn, packet_batch{peer, {test_packet(s.next_seq++)}});
+          self->send(conn, packet_batch{peer, {test_packet(s.next_seq++, s.src)}});
         if (!s.connections.empty())
           self->delayed_send(self, std::chrono::milliseconds(s.opt.probe_ms), probe_atom::value);
       },
       [=](stop_atom) {
         auto& s = self->state;
-        if (is_client) print({{"event", "summary"}, {"sent", s.next_seq}, {"echoed", s.echoes}});
+        if (is_client) print({{"event", "summary"}, {"sent", s.next_seq}, {"echoed", s.echoes}}, self->state.opt.index);
         for (const auto& [peer, conn] : s.connections)
           self->send(conn, close_connection{"the program is stopping", close_mode::goodbye_and_flush});
         s.connections.clear();
@@ -341,8 +354,13 @@ int main(int argc, char** argv) {
   CLI::App app{"one side of a Firebreak peer connection, for tests"};
   app.add_option("--portal", opt.portal, "the portal's host:port")->required();
   app.add_option("--ca", opt.ca_file, "the portal's CA certificate")->required()->check(CLI::ExistingFile);
-  app.add_option("--token-file", opt.token_file, "this client's or gateway's token")->required()->check(CLI::ExistingFile);
-  app.add_option("--key-file", opt.key_file, "this side's WireGuard private key")->required()->check(CLI::ExistingFile);
+  app.add_option("--token-file", opt.token_files,
+                 "this client's or gateway's token; given several times, one identity each in this process")
+      ->required()
+      ->check(CLI::ExistingFile);
+  app.add_option("--key-file", opt.key_file, "this side's WireGuard private key (one identity only; default: a "
+                                             "fresh key per identity)")
+      ->check(CLI::ExistingFile);
   app.add_option("--role", opt.role, "client or gateway")->check(CLI::IsMember({"client", "gateway"}));
   app.add_option("--resource", opt.resource, "client: the resource to ask a flow for");
   app.add_option("--packets", opt.packets, "client: test packets to send and see echoed");
@@ -369,13 +387,20 @@ int main(int argc, char** argv) {
     std::cerr << "--portal: expected host:port\n";
     return 2;
   }
-  auto key = wireguard::key_from_base64(read_secret(opt.key_file));
-  if (!key) {
-    std::cerr << "--key-file: not a WireGuard private key (32 bytes of base64)\n";
-    return 2;
+  wireguard::private_key given_key;
+  if (!opt.key_file.empty()) {
+    auto key = wireguard::key_from_base64(read_secret(opt.key_file));
+    if (!key) {
+      std::cerr << "--key-file: not a WireGuard private key (32 bytes of base64)\n";
+      return 2;
+    }
+    if (opt.token_files.size() > 1) {
+      std::cerr << "--key-file: one key cannot serve several identities\n";
+      return 2;
+    }
+    std::copy(key->bytes.begin(), key->bytes.end(), given_key.bytes.begin());
   }
-  wireguard::private_key priv;
-  std::copy(key->bytes.begin(), key->bytes.end(), priv.bytes.begin());
+  auto rng = std::make_shared<wireguard::system_random>();
 
   caf::actor_system_config cfg;
   register_portal_messages(cfg);
@@ -383,36 +408,48 @@ int main(int argc, char** argv) {
   {
     caf::actor_system sys{cfg};
     ice::glib_loop loop;
-    connection::connection_settings base;
-    base.log = spdlog::default_logger();
-    base.wireguard.local_key = priv;
-    base.wireguard.rng = std::make_shared<wireguard::system_random>();
-    base.wireguard.log = base.log;
-    auto d = sys.spawn(driver, opt, base, &loop);
-    portal_link::link_settings ls;
-    ls.host = opt.portal.substr(0, colon);
-    ls.port = static_cast<std::uint16_t>(std::stoi(opt.portal.substr(colon + 1)));
-    ls.ca_file = opt.ca_file;
-    ls.token = read_secret(opt.token_file);
-    ls.public_key = wireguard::to_base64(wireguard::x25519_public(priv));
-    ls.topic = opt.role;
-    ls.owner = d;
-    ls.log = base.log;
-    auto link = sys.spawn(portal_link::portal_link_actor, ls);
-    caf::anon_send(d, link);
+    std::vector<caf::actor> drivers, links;
+    for (std::size_t i = 0; i < opt.token_files.size(); ++i) {
+      auto priv = given_key;
+      if (opt.key_file.empty()) rng->fill(priv.bytes);
+      connection::connection_settings base;
+      base.log = spdlog::default_logger();
+      base.wireguard.local_key = priv;
+      base.wireguard.rng = rng;
+      base.wireguard.log = base.log;
+      auto one = opt;
+      if (opt.token_files.size() > 1) one.index = static_cast<int>(i);
+      auto d = sys.spawn(driver, one, base, &loop);
+      portal_link::link_settings ls;
+      ls.host = opt.portal.substr(0, colon);
+      ls.port = static_cast<std::uint16_t>(std::stoi(opt.portal.substr(colon + 1)));
+      ls.ca_file = opt.ca_file;
+      ls.token = read_secret(opt.token_files[i]);
+      ls.public_key = wireguard::to_base64(wireguard::x25519_public(priv));
+      ls.topic = opt.role;
+      ls.owner = d;
+      ls.log = base.log;
+      auto link = sys.spawn(portal_link::portal_link_actor, ls);
+      caf::anon_send(d, link);
+      drivers.push_back(d);
+      links.push_back(link);
+    }
     {  // the waiter is an actor too: it must be gone before waiting for all actors
       caf::scoped_actor waiter{sys};
-      waiter->monitor(d);
-      waiter->monitor(link);
-      waiter->delayed_send(d, std::chrono::seconds(opt.duration_s), stop_atom::value);
-      // The driver stops first (it tells the link to leave), then the link once it has left (5 s at most).
-      int down = 0;
-      waiter->receive([&](const caf::down_msg&) { ++down; });
+      for (const auto& d : drivers) {
+        waiter->monitor(d);
+        waiter->delayed_send(d, std::chrono::seconds(opt.duration_s), stop_atom::value);
+      }
+      for (const auto& l : links) waiter->monitor(l);
+      // The drivers stop first (each tells its link to leave), then the links once they have left
+      // (5 s at most).
+      const std::size_t all = drivers.size() + links.size();
+      std::size_t down = 0;
       bool waited = true;
-      while (down < 2 && waited)
+      while (down < all && waited)
         waiter->receive([&](const caf::down_msg&) { ++down; },
-                        caf::after(std::chrono::seconds(5)) >> [&] { waited = false; });
-      if (down < 2) waiter->send_exit(link, caf::exit_reason::user_shutdown);
+                        caf::after(std::chrono::seconds(opt.duration_s + 5)) >> [&] { waited = false; });
+      for (const auto& l : links) waiter->send_exit(l, caf::exit_reason::user_shutdown);
     }
     sys.await_all_actors_done();
     loop.stop();

@@ -19,6 +19,8 @@
 
 #include <algorithm>
 #include <fstream>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <map>
 #include <mutex>
 #include <regex>
@@ -93,7 +95,7 @@ struct topology {
   std::string secret = "e2e-static-auth-secret";
   std::optional<coturn::relay> relay;
   std::optional<process> portal, office_web, lab_web;
-  std::string site_a, site_b, site_c, group, web, files, office_net, lab_res, branch;
+  std::string site_a, site_b, site_c, user, group, web, files, office_net, lab_res, branch;
 
   topology() {
     REQUIRE(run(hub, "sysctl -qw net.ipv4.ip_forward=1").ok());
@@ -131,7 +133,7 @@ struct topology {
 
     site_a = id_of(admin({"sites", "create", "office"}));
     site_b = id_of(admin({"sites", "create", "lab"}));
-    const auto user = id_of(admin({"users", "create", "ada", "--email", "ada@example.com"}));
+    user = id_of(admin({"users", "create", "ada", "--email", "ada@example.com"}));
     group = id_of(admin({"groups", "create", "engineers"}));
     admin({"groups", "add-member", group, user});
     write_file("client.token", admin({"clients", "create", "--user", user, "--name", "laptop"}).at("token"));
@@ -298,7 +300,50 @@ class fetch_loop {
   std::thread thread_;
 };
 
+/// One of site A's two gateways, restarted as a rolling upgrade would (second_office_gateway()).
+struct office_gateway {
+  const network_namespace* ns;
+  std::string name, hub_ip, own_ip;
+  std::optional<process> proc;
+  int generation = 0;
+  bool goodbye = true;
+
+  void start(topology& t, std::vector<std::string> extra = {}) {
+    goodbye = std::find(extra.begin(), extra.end(), "--no-goodbye") == extra.end();
+    proc.reset();
+    proc.emplace(*ns, t.gateway_argv(name, hub_ip, own_ip, std::move(extra)),
+                 t.dir / (name + "-" + std::to_string(++generation) + ".log"));
+  }
+  std::string id(const topology& t) const { return t.gateway_ids.at(name); }
+};
+
 inline bool joined(const process& p) { return p.log().find("joined the portal") != std::string::npos; }
+
+/// The daemon's status straight from its socket (no CLI process): for timing, where polling through
+/// `firebreak ... status` would cost more than what is measured.
+inline json status_of_socket(const std::filesystem::path& path) {
+  detail::fd_guard fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  if (fd.get() < 0 || ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return {};
+  const std::string req = "status\n";
+  if (::write(fd.get(), req.data(), req.size()) != static_cast<ssize_t>(req.size())) return {};
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fd.get(), buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+  auto j = json::parse(out, nullptr, false);
+  return j.is_discarded() ? json{} : j;
+}
+
+inline std::vector<json> live_connections(const json& status) {
+  std::vector<json> out;
+  if (!status.contains("connections")) return out;
+  for (const auto& c : status.at("connections"))
+    if (c.at("state") == "connected" || c.at("state") == "idle") out.push_back(c);
+  return out;
+}
+
 
 inline std::string gateway_of(const json& status, const std::string& resource) {
   for (const auto& r : status.at("resources"))
@@ -306,12 +351,50 @@ inline std::string gateway_of(const json& status, const std::string& resource) {
   return {};
 }
 
-inline std::vector<json> live_connections(const json& status) {
-  std::vector<json> out;
-  for (const auto& c : status.at("connections"))
-    if (c.at("state") == "connected" || c.at("state") == "idle") out.push_back(c);
-  return out;
-}
+/// Site A with two gateways (second_office_gateway()) serving web, restarted one at a time.
+struct two_gateway_site {
+  topology& t;
+  office_gateway a{&t.gw_a, "gw-a", "10.71.2.1", "10.71.2.2"}, a2{nullptr, "gw-a2", "10.71.4.1", "10.71.4.2"};
+
+  explicit two_gateway_site(topology& top, std::vector<std::string> extra = {}) : t(top) {
+    t.second_office_gateway();
+    a2.ns = &*t.gw_a2;
+    a.start(t, extra);
+    a2.start(t, extra);
+    REQUIRE_MESSAGE(wait_until([&] { return joined(*a.proc) && joined(*a2.proc); }, 20s),
+                    "the gateways did not join:\n" << a.proc->log() << "\n" << a2.proc->log());
+  }
+
+  /// The gateway the client's web flow goes through now.
+  office_gateway& serving() {
+    const auto g = gateway_of(status_of_socket(t.dir / "client.sock"), t.web);
+    return g == a.id(t) ? a : a2;
+  }
+
+  /// One restart: SIGTERM to the serving gateway, timed until a fetch started after it succeeds
+  /// (through the other gateway); then the stopped one comes back with `restart_extra`, as a rolling
+  /// upgrade's next step would.
+  std::chrono::milliseconds restart(const fetch_loop& browsing, const process& client,
+                                    std::vector<std::string> restart_extra = {}) {
+    const auto settled = std::chrono::steady_clock::now();
+    REQUIRE_MESSAGE(wait_until([&] { return browsing.successes_since(settled) >= 3; }, 30s), client.log());
+    auto& stopping = serving();
+    const auto from = stopping.id(t);
+    const auto t0 = std::chrono::steady_clock::now();
+    ::kill(stopping.proc->pid(), SIGTERM);
+    const bool back = wait_until([&] { return browsing.first_success_after(t0).has_value(); }, 60s, 2ms);
+    REQUIRE_MESSAGE(back, "no fetch succeeded after the restart:\n" << client.log());
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(*browsing.first_success_after(t0) - t0);
+    CHECK(wait_until([&] { return !stopping.proc->alive(); }, 5s));
+    CHECK(stopping.proc->terminate() == 0);
+    const auto now_through = gateway_of(status_of_socket(t.dir / "client.sock"), t.web);
+    CHECK(now_through != from);
+    CHECK_FALSE(now_through.empty());
+    stopping.start(t, std::move(restart_extra));
+    REQUIRE(wait_until([&] { return joined(*stopping.proc); }, 20s));
+    return took;
+  }
+};
 
 
 }  // namespace firebreak::test::daemons
