@@ -24,13 +24,15 @@ demo: build
 	@deploy/demo/connection_demo.sh $(BUILD)
 	@deploy/demo/access_demo.sh $(BUILD)
 
-# Speed: our tunnel beside wireguard-go in the same run, and seal+open beside raw OpenSSL.
+# Speed: our tunnel beside wireguard-go in the same run, and seal+open beside raw OpenSSL; the
+# goodbye's recovery beside the same restarts without it.
 bench: build
 	@$(BUILD)/tests/bench_seal_open
 	@tests/bench/tunnel_bench.sh $(BUILD)/apps/firebreak
 	@tests/bench/portal_bench.sh $(BUILD)/apps/firebreak
 	@tests/bench/connection_bench.sh $(BUILD)
 	@tests/bench/access_bench.sh $(BUILD)
+	@$(BUILD)/tests/bench_goodbye
 
 # The unit tests under AddressSanitizer and UndefinedBehaviorSanitizer.
 sanitize: deps

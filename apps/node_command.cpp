@@ -354,9 +354,10 @@ int run_node(node_command& cmd, char** envp) {
     caf::anon_send(sup, link);
 
     // The reader counts batches in flight; the tunnel releases them through the same counter.
-    tun::tun_reader reader(tun->fd(), credit, [tunnel](tun::tun_reader::batch&& b) {
-      caf::anon_send(tunnel, messages::packet_batch{{}, std::move(b)});
-    });
+    tun::tun_reader reader(
+        tun->fd(), credit,
+        [tunnel](tun::tun_reader::batch&& b) { caf::anon_send(tunnel, messages::packet_batch{{}, std::move(b)}); },
+        [sup](const std::string& what) { caf::anon_send(sup, messages::fatal_atom::value, what); });
 
     auto status = status_server::start(
         conf.status_socket,

@@ -72,6 +72,9 @@ using node_status_atom = caf::atom_constant<caf::atom("nodestat")>;
 /// SIGTERM/SIGINT (or a fatal error): run the shutdown sequence. To a tunnel it comes with the
 /// reason each goodbye is counted under ("shutdown", "signed_out").
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
+/// A fatal error outside the actors (the TUN device gone), with what happened: the shutdown
+/// sequence, goodbyes included (they travel through ICE, not the TUN), then exit 1.
+using fatal_atom = caf::atom_constant<caf::atom("fatal")>;
 /// `firebreak client sign-out`: the shutdown sequence, with goodbyes counted as "signed_out".
 using sign_out_atom = caf::atom_constant<caf::atom("signout")>;
 /// The gateway's authorization actor: the earliest grant expiry is due.

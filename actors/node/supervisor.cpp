@@ -98,6 +98,10 @@ caf::behavior supervisor(sup_self* self, supervisor_settings settings) {
       },
       [=](node_status_atom a) { return self->delegate(self->state.settings.tunnel, a); },
       [=](shutdown_atom) { begin_shutdown(self, "signal", 0); },
+      [=](fatal_atom, const std::string& why) {
+        self->state.log->error("{}", why);
+        begin_shutdown(self, why, 1);
+      },
       [=](sign_out_atom) {
         // Only a client signs out; a gateway asked to is told no (its operator stops it instead).
         if (self->state.settings.who != role::client) return false;

@@ -6,6 +6,7 @@
 //      │                                            flows, rejections and expiries to authorization;
 //      │                                            init to both; candidates and relays to the tunnel)
 //      │  link_status{refused} ──> fatal: stopping, exit 1 (a bad token does not fix itself)
+//      │  fatal_atom (the TUN device gone) ──> stopping, exit 1
 //      │  node_status_atom ──> the tunnel answers
 //      │  shutdown_atom (SIGTERM/SIGINT), sign_out_atom (client: `firebreak client sign-out`)
 //      v

@@ -252,8 +252,9 @@ struct topology {
   }
 };
 
-/// curl in a loop from the laptop, each attempt bounded by `attempt_limit`, every outcome recorded:
-/// a person's browser retrying a page, as the gateway behind it restarts.
+/// A person's browser, as the gateway behind it restarts: a fetch from the laptop started every
+/// `every` (each bounded by `attempt_limit`, several in flight at once, so one whose packets died with
+/// a gateway does not hold up the next), every outcome recorded.
 class fetch_loop {
  public:
   using clock = std::chrono::steady_clock;
@@ -261,19 +262,28 @@ class fetch_loop {
     clock::time_point started, ended;
     bool ok;
   };
-  fetch_loop(const network_namespace& ns, std::string url, std::chrono::seconds attempt_limit = 5s)
-      : thread_([this, &ns, url = std::move(url), attempt_limit] {
+  fetch_loop(const network_namespace& ns, std::string url, std::chrono::seconds attempt_limit = 5s,
+             std::chrono::milliseconds every = 50ms)
+      : thread_([this, &ns, url = std::move(url), attempt_limit, every] {
+          std::vector<std::thread> running;
           while (!stop_) {
-            const auto started = clock::now();
-            const bool ok = run(ns,
-                                "curl -sS --fail -o /dev/null --max-time " +
-                                    std::to_string(attempt_limit.count()) + " " + url,
-                                attempt_limit + 5s)
-                                .ok();
-            std::lock_guard lock(mutex_);
-            attempts_.push_back({started, clock::now(), ok});
-            if (!ok) std::this_thread::sleep_for(50ms);
+            running.emplace_back([this, &ns, url, attempt_limit] {
+              const auto started = clock::now();
+              const bool ok = run(ns,
+                                  "curl -sS --fail -o /dev/null --max-time " +
+                                      std::to_string(attempt_limit.count()) + " " + url,
+                                  attempt_limit + 5s)
+                                  .ok();
+              std::lock_guard lock(mutex_);
+              attempts_.push_back({started, clock::now(), ok});
+            });
+            std::this_thread::sleep_for(every);
+            if (running.size() > 200) {  // join the oldest, long finished
+              running.front().join();
+              running.erase(running.begin());
+            }
           }
+          for (auto& t : running) t.join();
         }) {}
   ~fetch_loop() {
     stop_ = true;
@@ -285,12 +295,13 @@ class fetch_loop {
     for (const auto& a : attempts_) n += a.ok && a.started >= t;
     return n;
   }
-  /// When the first attempt started at or after `t` succeeded; nullopt if none has yet.
+  /// When the resource first answered a fetch started at or after `t`; nullopt if none has yet.
   std::optional<clock::time_point> first_success_after(clock::time_point t) const {
     std::lock_guard lock(mutex_);
+    std::optional<clock::time_point> first;
     for (const auto& a : attempts_)
-      if (a.ok && a.started >= t) return a.ended;
-    return std::nullopt;
+      if (a.ok && a.started >= t && (!first || a.ended < *first)) first = a.ended;
+    return first;
   }
 
  private:

@@ -1,7 +1,8 @@
 // The goodbye end to end, with the daemons in network namespaces (tests/e2e/daemon_topology.hpp). Each
 // trigger, with the far side's state checked through its status command well before an ICE timeout
 // (15 s of unanswered data) could have fired:
-//   * the gateway: the client's last grant revoked, or expired; its own SIGTERM;
+//   * the gateway: the client's last grant revoked, or expired; its own SIGTERM; its TUN device
+//     removed under it (a fatal error: goodbye, then exit 1);
 //   * the client: a whole site removed; its SIGTERM; `firebreak client sign-out`;
 //   * goodbyes switched off, and a goodbye lost on the way (an nftables drop): the connection lingers
 //     until the timeout, which shows that the goodbye is what makes the difference;
@@ -91,13 +92,17 @@ TEST_CASE("goodbye from the gateway: a revoked or expired last grant, and its sh
       5s);
   REQUIRE_MESSAGE(expiry_ms > 0, client_status().at("resources").dump());
   REQUIRE(has_live_connection_to(client_status(), gb));
+  // The portal also tells the client that the expired policy's resource is gone: whichever side
+  // acts first says goodbye, the other counts it received.
+  auto said_or_heard = [&] { return sent(gw_b_status(), "expired") + received(gw_b_status()); };
+  const int before_expiry = said_or_heard();
   REQUIRE(wait_until([&] { return live_connections(gw_b_status()).empty(); }, 15s));
   const auto gone_at = unix_ms_now();
   REQUIRE(wait_until([&] { return !has_live_connection_to(client_status(), gb); }, 5s));
   MESSAGE("grant expiry -> gw-b's connection gone " << gone_at - expiry_ms << " ms after the expiry");
   CHECK(gone_at >= expiry_ms);
   CHECK(gone_at < expiry_ms + 2000);  // the expiry timer is at most 1 s late; then the goodbye
-  CHECK(sent(gw_b_status(), "expired") == 1);
+  CHECK(said_or_heard() == before_expiry + 1);
 
   // gw-a shuts down: its goodbye reaches the client at once.
   const int received_before = received(client_status());
@@ -196,6 +201,33 @@ TEST_CASE("goodbye from the client: a removed site, its shutdown, and sign-out")
                             15s);
   CHECK_FALSE(gw.ok());
   CHECK(gw_a.alive());
+}
+
+TEST_CASE("goodbye on a fatal error: the gateway's TUN device removed under it") {
+  if (auto why = why_skip(); !why.empty()) {
+    MESSAGE("skipped: " << why);
+    return;
+  }
+  topology t;
+  auto gw_b = t.gateway(t.gw_b, "gw-b", "10.71.3.1", "10.71.3.2");
+  REQUIRE(wait_until([&] { return joined(gw_b); }, 20s));
+  auto client = t.client(false);
+  REQUIRE(wait_until([&] { return run(t.laptop, "ip route show | grep -q '10.73.0.2 dev'").ok(); }, 20s));
+  REQUIRE(t.fetch("http://10.73.0.2:8080/hello.txt", "lab.txt").ok());
+  auto client_status = [&] { return t.status(t.laptop, "client", "client.sock"); };
+  const auto gb = gateway_of(client_status(), t.lab_res);
+  REQUIRE(has_live_connection_to(client_status(), gb));
+
+  const auto removed = std::chrono::steady_clock::now();
+  REQUIRE(run(t.gw_b, "ip link del fb-gateway").ok());
+  REQUIRE_MESSAGE(wait_until([&] { return !has_live_connection_to(client_status(), gb); }, 10s), gw_b.log());
+  MESSAGE("TUN removed -> the client's connection gone in " << since(removed).count() << " ms");
+  CHECK(since(removed) < 3s);
+  CHECK(received(client_status()) == 1);
+  CHECK(wait_until([&] { return !gw_b.alive(); }, 5s));
+  CHECK(gw_b.terminate() == 1);  // a failure, for its supervisor to see
+  CHECK(gw_b.log().find("the TUN device failed") != std::string::npos);
+  CHECK(client.terminate(5s) == 0);
 }
 
 TEST_CASE("a lost goodbye: the client falls back to the timeout") {
