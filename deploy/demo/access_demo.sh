@@ -103,13 +103,21 @@ in_ns "$GATEWAY" "$FIREBREAK" gateway status --status-socket "$WORK/gateway.sock
 
 # Milliseconds since $1 (a `date +%s%N` reading).
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
-# Waits (up to 20 s) until the laptop holds no live connection; prints how long that took, in ms.
+# Waits (up to 20 s) until the laptop holds no live connection; prints how long after $1 (a
+# `date +%s%N` reading) the laptop's log says its connection closed, in ms.
 wait_laptop_disconnected() {
   local from=$1
   for _ in $(seq 2000); do
-    in_ns "$LAPTOP" "$FIREBREAK" client status --status-socket "$WORK/client.sock" --json \
-      | python3 -c 'import json,sys; s=json.load(sys.stdin); sys.exit(any(c["state"] in ("connected","idle") for c in s["connections"]))' \
-      && { ms_since "$from"; return 0; }
+    if in_ns "$LAPTOP" "$FIREBREAK" client status --status-socket "$WORK/client.sock" --json \
+      | python3 -c 'import json,sys; s=json.load(sys.stdin); sys.exit(any(c["state"] in ("connected","idle") for c in s["connections"]))'; then
+      python3 - "$from" "$WORK/client.log" <<'PY'
+import datetime, sys
+closed = [l for l in open(sys.argv[2]) if "connection closed" in l][-1]
+at = datetime.datetime.strptime(closed.split()[0], "%Y-%m-%dT%H:%M:%S.%f").timestamp()
+print(round(at * 1000 - int(sys.argv[1]) / 1e6))
+PY
+      return 0
+    fi
     sleep 0.01
   done
   return 1
@@ -148,9 +156,11 @@ else
 fi
 
 say "The upgraded gateway starts again, and Ada's next fetch goes through"
+for _ in $(seq 50); do kill -0 "$GATEWAY_PID" 2>/dev/null || break; sleep 0.1; done
 (exec ip netns exec "$GATEWAY" "$FIREBREAK" gateway --config "$WORK/gateway.toml" >"$WORK/gateway2.log" 2>&1) &
 PIDS+=("$!")
 for _ in $(seq 100); do grep -q "joined the portal" "$WORK/gateway2.log" && break; sleep 0.1; done
+grep -q "joined the portal" "$WORK/gateway2.log" || die "the gateway did not join: $(tail -5 "$WORK/gateway2.log")"
 from=$(date +%s%N)
 in_ns "$LAPTOP" curl -sS --max-time 60 -o /dev/null http://10.72.0.2:8080/report.bin \
   || die "the fetch failed: $(tail -5 "$WORK/client.log")"
