@@ -4,6 +4,7 @@
 #include "apps/admin_command.hpp"
 #include "apps/node_command.hpp"
 #include "apps/portal_command.hpp"
+#include "apps/trace_command.hpp"
 #include "apps/tunnel_command.hpp"
 
 int main(int argc, char** argv, char** envp) {
@@ -14,6 +15,7 @@ int main(int argc, char** argv, char** envp) {
   auto portal = firebreak::apps::add_portal_command(app);
   auto client = firebreak::apps::add_node_command(app, firebreak::config::node_role::client);
   auto gateway = firebreak::apps::add_node_command(app, firebreak::config::node_role::gateway);
+  auto trace = firebreak::apps::add_trace_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -26,5 +28,6 @@ int main(int argc, char** argv, char** envp) {
   if (app.got_subcommand("portal")) return firebreak::apps::run_portal(*portal);
   if (app.got_subcommand("client")) return firebreak::apps::run_node(*client, envp);
   if (app.got_subcommand("gateway")) return firebreak::apps::run_node(*gateway, envp);
+  if (app.got_subcommand("trace")) return firebreak::apps::run_trace(*trace);
   return 2;
 }

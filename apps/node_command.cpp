@@ -21,6 +21,7 @@
 #include "actors/node/supervisor.hpp"
 #include "actors/portal_link/portal_link.hpp"
 #include "apps/logging.hpp"
+#include "actors/trace/trace_recorder.hpp"
 #include "apps/status_socket.hpp"
 #include "messages/connection_messages.hpp"
 #include "messages/portal_messages.hpp"
@@ -186,7 +187,27 @@ int run_status(node_command& cmd) {
   return 0;
 }
 
-/// SIGTERM/SIGINT: the first starts the shutdown sequence, a second one exits at once.
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "host";
+  return buf;
+}
+
+/// Switches the actor trace on or off; its outcome as the status socket answers it.
+std::string switch_trace(bool enable) {
+  std::string why;
+  auto log = component_logger("node");
+  if (!trace::recorder::instance().set_enabled(enable, why)) {
+    log->warn("the actor trace cannot be switched on: {}", why);
+    return json{{"error", why}}.dump();
+  }
+  const auto st = trace::recorder::instance().stats();
+  log->info("actor trace {}{}", enable ? "on: " : "off", enable ? st.path : "");
+  return json{{"trace", enable ? "on" : "off"}, {"file", st.path}}.dump();
+}
+
+/// SIGTERM/SIGINT: the first starts the shutdown sequence, a second one exits at once. SIGUSR1
+/// switches the actor trace on or off.
 class signal_watch {
  public:
   signal_watch(sigset_t set, caf::actor supervisor) : set_(set) {
@@ -196,6 +217,10 @@ class signal_watch {
       while (!stop_) {
         const int sig = sigtimedwait(&set_, nullptr, &tick);
         if (sig <= 0) continue;
+        if (sig == SIGUSR1) {
+          switch_trace(!trace::on());
+          continue;
+        }
         if (++seen == 1) {
           component_logger("node")->info("received {}: leaving the portal, closing connections",
                                          sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -235,6 +260,11 @@ std::shared_ptr<node_command> add_node_command(CLI::App& app, config::node_role 
                           "the daemon's status socket (env FIREBREAK_STATUS_SOCKET; default /run/firebreak/" +
                               std::string(role_name(role)) + ".sock)");
   cmd->status->add_flag("--json", cmd->status_json, "print the status as JSON");
+  cmd->trace = cmd->app->add_subcommand("trace", "switch the running daemon's actor trace on or off");
+  cmd->trace->add_option("state", cmd->trace_state, "on or off")->required()->check(CLI::IsMember({"on", "off"}));
+  cmd->trace->add_option("--status-socket", cmd->status_socket,
+                         "the daemon's status socket (env FIREBREAK_STATUS_SOCKET; default /run/firebreak/" +
+                             std::string(role_name(role)) + ".sock)");
   if (client) {
     cmd->sign_out = cmd->app->add_subcommand(
         "sign-out", "tell the running client to say goodbye to every gateway, leave the portal and stop");
@@ -248,6 +278,19 @@ std::shared_ptr<node_command> add_node_command(CLI::App& app, config::node_role 
 int run_node(node_command& cmd, char** envp) {
   if (cmd.status->parsed()) return run_status(cmd);
   if (cmd.sign_out && cmd.sign_out->parsed()) return run_sign_out(cmd);
+  if (cmd.trace->parsed()) {
+    std::string why;
+    auto answer = ask_daemon(socket_path(cmd), "trace " + cmd.trace_state, why);
+    auto a = answer ? json::parse(*answer, nullptr, false) : json();
+    if (!answer || a.is_discarded() || a.contains("error")) {
+      std::cerr << "firebreak " << role_name(cmd.role) << " trace: "
+                << (answer ? (a.is_object() && a.contains("error") ? a["error"].get<std::string>() : *answer) : why) << "\n";
+      return 1;
+    }
+    std::cout << "actor trace " << a.value("trace", "?") << (a.value("trace", "") == "on" ? ": " + a.value("file", "") : "")
+              << "\n";
+    return 0;
+  }
   const char* who = role_name(cmd.role);
   auto loaded = cmd.loader->load(config::environment_of(envp));
   if (auto* err = std::get_if<config::config_error>(&loaded)) {
@@ -256,6 +299,19 @@ int run_node(node_command& cmd, char** envp) {
   }
   auto conf = std::get<config::node_config>(std::move(loaded));
   setup_logging(conf.log_level);
+  trace::recorder::instance().configure(
+      {.path = conf.trace_file, .role = who, .proc = std::string(who) + "@" + host_name() + ":" + std::to_string(::getpid())});
+  // Flushed and closed however the process ends through main's return.
+  struct trace_closer {
+    ~trace_closer() { trace::recorder::instance().shutdown(); }
+  } close_trace;
+  if (conf.trace) {
+    std::string trace_why;
+    if (!trace::recorder::instance().set_enabled(true, trace_why)) {
+      std::cerr << "firebreak " << who << ": trace: " << trace_why << "\n";
+      return 2;
+    }
+  }
   auto log = component_logger(who);
   log->info("starting: {}", config::describe(conf));
 
@@ -271,6 +327,7 @@ int run_node(node_command& cmd, char** envp) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   std::error_code ec;
@@ -367,12 +424,14 @@ int run_node(node_command& cmd, char** envp) {
           if (request == "status") {
             asker->request(sup, std::chrono::seconds(3), messages::node_status_atom::value)
                 .receive([&](const std::string& s) { out = s; }, [&](const caf::error&) {});
+          } else if (request == "trace on" || request == "trace off") {
+            out = switch_trace(request == "trace on");
           } else if (request == "sign-out") {
             asker->request(sup, std::chrono::seconds(3), messages::sign_out_atom::value)
                 .receive([&](bool ok) { out = ok ? R"({"signing_out":true})" : R"({"error":"only a client signs out"})"; },
                          [&](const caf::error&) {});
           } else {
-            out = json{{"error", "unknown request (\"status\" or \"sign-out\")"}}.dump();
+            out = json{{"error", "unknown request (\"status\", \"trace on\", \"trace off\" or \"sign-out\")"}}.dump();
           }
           return out;
         },
@@ -399,6 +458,7 @@ int run_node(node_command& cmd, char** envp) {
       forwarding.reset();  // the nftables table and the sysctls, before the process goes
       log->info("stopped");
       log->flush();
+      trace::recorder::instance().shutdown();
       std::_Exit(exit_code->load());
     }
     sys.await_all_actors_done();

@@ -16,6 +16,8 @@ struct node_command {
   CLI::App* app = nullptr;
   CLI::App* status = nullptr;
   CLI::App* sign_out = nullptr;  // client only
+  CLI::App* trace = nullptr;     // `trace on|off`
+  std::string trace_state;
   std::unique_ptr<config::node_config_loader> loader;
   std::string status_socket;  // for `status`
   bool status_json = false;

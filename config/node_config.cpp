@@ -36,8 +36,10 @@ enum class setting {
   relay_only,
   manage_forwarding,
   goodbye,
+  trace,
+  trace_file,
 };
-constexpr std::size_t setting_count = 11;
+constexpr std::size_t setting_count = 13;
 
 enum class value_kind { text, boolean, list };
 
@@ -87,6 +89,12 @@ constexpr std::array<setting_spec, setting_count> specs{{
      "say goodbye through the tunnel when closing a connection, so the peer drops it at once (env: true/false, "
      "1/0, yes/no)",
      "true"},
+    {setting::trace, "trace", "FIREBREAK_TRACE", "--trace", "--trace,!--no-trace", "", value_kind::boolean, false,
+     "record the actor trace from the start; SIGUSR1 or `trace on|off` switch it at run time (env: true/false, "
+     "1/0, yes/no)",
+     "false"},
+    {setting::trace_file, "trace_file", "FIREBREAK_TRACE_FILE", "--trace-file", "--trace-file", "FILE",
+     value_kind::text, false, "where the actor trace goes (JSON lines, rotated at 16 MiB into FILE.1 .. FILE.3)", ""},
 }};
 
 constexpr std::string_view config_env = "FIREBREAK_CONFIG";
@@ -113,6 +121,8 @@ std::string default_text(setting id, node_role role) {
       return "fb-" + role_name;
     case setting::status_socket:
       return "/run/firebreak/" + role_name + ".sock";
+    case setting::trace_file:
+      return "/var/log/firebreak/" + role_name + ".trace.jsonl";
     case setting::log_level:
       return "info";
     default:
@@ -522,6 +532,7 @@ class loading {
       }
       case setting::key_file:
       case setting::token_file:
+      case setting::trace_file:
         if (text.empty()) return error(g.key, "expected a file name, got an empty value" + where);
         return std::nullopt;
       case setting::interface:
@@ -731,6 +742,8 @@ std::variant<node_config, config_error> node_config_loader::load(const std::map<
   if (const given* g = winner(setting::local_addresses)) out.local_addresses = std::get<std::vector<std::string>>(g->value);
   if (const given* g = winner(setting::relay_only)) out.relay_only = std::get<bool>(g->value);
   if (const given* g = winner(setting::goodbye)) out.goodbye = std::get<bool>(g->value);
+  if (const given* g = winner(setting::trace)) out.trace = std::get<bool>(g->value);
+  out.trace_file = text(setting::trace_file);
   if (role_ == node_role::gateway)
     if (const given* g = winner(setting::manage_forwarding)) out.manage_forwarding = std::get<bool>(g->value);
   return out;
@@ -761,7 +774,8 @@ std::string describe(const node_config& c) {
                     (c.token_file.empty() ? " token=(from FIREBREAK_TOKEN)" : " token_file=" + c.token_file) +
                     " key_file=" + c.key_file + " interface=" + c.interface + " status_socket=" + c.status_socket +
                     " log_level=" + c.log_level + " local_addresses=" + (local.empty() ? "(none)" : local) +
-                    " relay_only=" + (c.relay_only ? "true" : "false") + " goodbye=" + (c.goodbye ? "true" : "false");
+                    " relay_only=" + (c.relay_only ? "true" : "false") + " goodbye=" + (c.goodbye ? "true" : "false") +
+                    " trace=" + (c.trace ? "true" : "false") + " trace_file=" + c.trace_file;
   if (c.role == node_role::gateway) out += std::string(" manage_forwarding=") + (c.manage_forwarding ? "true" : "false");
   out += " config_file=" + (c.config_file.empty() ? std::string("(none)") : c.config_file);
   // The token pasted into another setting (a URL that is all host name, say) is still cut out.

@@ -28,6 +28,10 @@
 //                                                    --no-manage-forwarding  forwarding and an nftables masquerade
 //   goodbye            FIREBREAK_GOODBYE             --goodbye,              true: a closing connection tells its
 //                                                    --no-goodbye            peer through the tunnel
+//   trace              FIREBREAK_TRACE               --trace, --no-trace     false: record the actor trace from
+//                                                                            the start (SIGUSR1 or `<role> trace
+//                                                                            on|off` switch it at run time)
+//   trace_file         FIREBREAK_TRACE_FILE          --trace-file FILE       /var/log/firebreak/<role>.trace.jsonl
 //   (the file itself)  FIREBREAK_CONFIG              --config FILE           none
 //
 // Booleans in the environment are true/false, 1/0 or yes/no, in any case. A token file is read whole
@@ -73,6 +77,8 @@ struct node_config {
   bool relay_only = false;
   bool manage_forwarding = true;  // read for the gateway only
   bool goodbye = true;            // closing a connection sends the peer a goodbye
+  bool trace = false;             // record the actor trace from the start
+  std::string trace_file;         // where the actor trace goes (rotated beside it)
   std::string config_file;        // the TOML file read, as named; empty if none
 };
 

@@ -239,6 +239,7 @@ caf::behavior client_tunnel(tunnel_self* self, tunnel_settings settings) {
   return {
       [=](const caf::actor& portal) { self->state.portal = portal; },
       [=](const client_event& in) {
+        node::trace_event(self, in.event);
         auto& s = self->state;
         std::visit(
             [&](const auto& e) {
@@ -289,6 +290,7 @@ caf::behavior client_tunnel(tunnel_self* self, tunnel_settings settings) {
         }
       },
       [=](flow_retry_atom) {
+        trace::trace_in(self, "flow_retry");
         auto& s = self->state;
         s.retry_armed = false;
         for (auto& [id, r] : s.resources)
@@ -299,6 +301,8 @@ caf::behavior client_tunnel(tunnel_self* self, tunnel_settings settings) {
                              to_json(client_topic::broadcast_ice_candidates{{lc.peer_id}, lc.candidates}));
       },
       [=](const connection_event& e) {
+        trace::trace_in(self, "connection_event", {{}, e.peer_id, {}, e.peer_id},
+                        std::string(to_string(e.state)) + (e.reason.empty() ? "" : ": " + e.reason));
         auto& s = self->state;
         s.goodbyes.count(e);
         if (!s.connections.on_event(e, caf::actor_cast<caf::actor_addr>(self->current_sender()))) {
@@ -321,6 +325,7 @@ caf::behavior client_tunnel(tunnel_self* self, tunnel_settings settings) {
         return node::answer_status(self, self->state.connections, status_head(self->state));
       },
       [=](shutdown_atom, const std::string& reason) {
+        trace::trace_in(self, "shutdown", {}, reason);
         auto& s = self->state;
         s.connections.close_all(reason, s.settings.goodbye ? close_mode::goodbye_and_flush : close_mode::silent);
         self->quit();

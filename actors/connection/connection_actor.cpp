@@ -1,5 +1,7 @@
 #include "actors/connection/connection_actor.hpp"
 
+#include "actors/trace/trace_point.hpp"
+
 namespace firebreak::connection {
 
 using namespace messages;
@@ -110,6 +112,8 @@ caf::behavior connection_actor(conn_self* self, connection_spec spec, connection
         }
       },
       [=](const remote_candidates& rc) {
+        trace::trace_in(self, "remote_candidates", {{}, {}, {}, self->state.peer_id},
+                        std::to_string(rc.candidates.size()) + (rc.invalidated ? " invalidated" : " candidate(s)"));
         if (!self->state.ending) self->send(self->state.ice, rc);
       },
       [=](const local_candidates& lc) {
@@ -117,18 +121,22 @@ caf::behavior connection_actor(conn_self* self, connection_spec spec, connection
       },
       [=](const ice_gathered& g) {
         auto& s = self->state;
+        trace::trace_in(self, "ice_gathered", {{}, {}, {}, s.peer_id}, std::to_string(g.candidates) + " candidate(s)");
         for (const auto& w : g.warnings) s.log->warn("[peer {}] ICE: {}", s.peer_id, w);
         if (g.candidates == 0)
           fail(self, "no local ICE candidate" + (g.warnings.empty() ? std::string{} : ": " + g.warnings.front()));
       },
       [=](const ice_path& p) {
         auto& s = self->state;
+        trace::trace_in(self, "ice_path", {{}, {}, {}, s.peer_id}, p.relayed ? "relayed" : "direct");
         s.relayed = p.relayed;
         s.path = p.local + " -> " + p.remote;
         s.log->info("[peer {}] ICE path {}", s.peer_id, s.path);
       },
       [=](const ice_status& status) {
         auto& s = self->state;
+        trace::trace_in(self, "ice_status", {{}, {}, {}, s.peer_id},
+                        to_string(status.phase));
         if (status.phase == ice_phase::connected) {
           s.ice_connected = true;
           s.ice_ever_connected = true;
@@ -143,6 +151,7 @@ caf::behavior connection_actor(conn_self* self, connection_spec spec, connection
       },
       [=](const wg_status& w) {
         auto& s = self->state;
+        trace::trace_in(self, "wg_status", {{}, {}, {}, s.peer_id}, w.detail);
         switch (w.condition) {
           case wg_condition::session_up:
             s.session_up = true;
@@ -167,6 +176,8 @@ caf::behavior connection_actor(conn_self* self, connection_spec spec, connection
       },
       [=](const close_connection& c) {
         auto& s = self->state;
+        trace::trace_in(self, "close_connection", {{}, {}, {}, s.peer_id},
+                        std::string(to_string(c.mode)) + ": " + c.reason);
         if (s.ending) return;
         const bool up = s.state == connection_state::connected || s.state == connection_state::idle;
         // Without a session there is no one to say goodbye to: a close while connecting is silent.
@@ -195,6 +206,7 @@ caf::behavior connection_actor(conn_self* self, connection_spec spec, connection
       },
       [=](connect_timeout_atom) {
         auto& s = self->state;
+        if (s.state == connection_state::connecting) trace::trace_in(self, "connect_timeout", {{}, {}, {}, s.peer_id});
         if (s.state != connection_state::connecting || s.ending) return;
         fail(self, "not connected after " + std::to_string(s.settings.connect_timeout.count()) + " ms" +
                        (s.ice_connected ? " (ICE connected, no WireGuard session)" : " (ICE did not connect)"));

@@ -1,5 +1,6 @@
 #include "actors/connection/wireguard_actor.hpp"
 
+#include "actors/trace/trace_point.hpp"
 #include "messages/p2p_control.hpp"
 #include "transport/wireguard/crypto.hpp"
 
@@ -125,7 +126,10 @@ caf::behavior wireguard_actor(wg_self* self, caf::actor connection, connection_s
         for (const auto& d : s.waiting) send_datagram(self, d);
         s.waiting.clear();
         const auto now = now_of(self);
-        if (s.controlling) s.device->initiate_handshake(s.peer, now);
+        if (s.controlling) {
+          trace::record("wireguard", "wire", "handshake_initiation", {{}, {}, {}, s.peer_id});
+          s.device->initiate_handshake(s.peer, now);
+        }
         after_work(self, now);
       },
       [=](packet_batch& batch) {
@@ -149,6 +153,11 @@ caf::behavior wireguard_actor(wg_self* self, caf::actor connection, connection_s
             if (control.what == p2p::kind::not_control) {
               in.packets.emplace_back(r.bytes.begin(), r.bytes.end());
             } else if (control.what == p2p::kind::goodbye) {
+              if (trace::on() && !s.told_goodbye) {
+                const trace::keys k{{}, {}, {}, s.peer_id};
+                trace::record("wire", "ice", "goodbye", k, std::to_string(d.size()) + " bytes");
+                trace::record("ice", "wireguard", "goodbye", k, "opened: authenticated, not a replay");
+              }
               if (!s.told_goodbye) self->send(s.connection, wg_status{wg_condition::goodbye, "the peer said goodbye"});
               s.told_goodbye = true;
             } else {
@@ -186,7 +195,15 @@ caf::behavior wireguard_actor(wg_self* self, caf::actor connection, connection_s
           flush_transmits(self);
           const auto g = p2p::goodbye();
           auto r = s.device->encapsulate(g, now_of(self), s.buffer);
-          if (r.what == wireguard::verdict::to_network) send_datagram(self, r.bytes);
+          if (r.what == wireguard::verdict::to_network) {
+            if (trace::on()) {
+              const trace::keys k{{}, {}, {}, s.peer_id};
+              trace::trace_in(self, "close_connection", k, "goodbye_and_flush: " + c.reason);
+              trace::record("wireguard", "ice", "goodbye", k, "sealed, " + std::to_string(r.bytes.size()) + " bytes");
+              trace::record("ice", "wire", "goodbye", k, "sent on the selected pair");
+            }
+            send_datagram(self, r.bytes);
+          }
           flush_transmits(self);
           s.log->info("[peer {}] goodbye sent ({})", s.peer_id, c.reason);
         }

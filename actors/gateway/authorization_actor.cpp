@@ -4,6 +4,8 @@
 #include <set>
 #include <variant>
 
+#include "actors/node/tunnel_common.hpp"
+
 namespace firebreak::gateway {
 
 using namespace messages;
@@ -51,6 +53,7 @@ caf::behavior authorization_actor(auth_self* self, authorization_settings settin
 
   return {
       [=](const gateway_event& in) {
+        node::trace_event(self, in.event);
         auto& s = self->state;
         std::visit(
             [&](const auto& e) {
@@ -94,6 +97,7 @@ caf::behavior authorization_actor(auth_self* self, authorization_settings settin
             in.event);
       },
       [=](expiry_atom, std::uint64_t generation) {
+        trace::trace_in(self, "expiry");
         auto& s = self->state;
         if (generation != s.timer_generation) return;
         s.timer_at.reset();

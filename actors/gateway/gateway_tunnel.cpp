@@ -151,6 +151,7 @@ caf::behavior gateway_tunnel(tunnel_self* self, tunnel_settings settings) {
   return {
       [=](const caf::actor& portal) { self->state.portal = portal; },
       [=](const gateway_event& in) {
+        node::trace_event(self, in.event);
         auto& s = self->state;
         std::visit(
             [&](const auto& e) {
@@ -171,6 +172,7 @@ caf::behavior gateway_tunnel(tunnel_self* self, tunnel_settings settings) {
       [=](const accept_flow& a) {
         auto& s = self->state;
         const auto& f = a.flow;
+        trace::trace_in(self, "accept_flow", {f.client.id, {}, f.resource.id, f.client.id});
         auto spec = node::spec_of(f);
         // One connection per client session, whatever the number of its flows: a flow with the keys
         // of the live connection joins it; new keys mean the client restarted, so it is replaced.
@@ -184,8 +186,12 @@ caf::behavior gateway_tunnel(tunnel_self* self, tunnel_settings settings) {
         }
         node::push_to_portal(self, s.portal, "flow_authorized", to_json(gateway_topic::flow_authorized{f.ref}));
       },
-      [=](client_grants& g) { self->state.grants.replace(std::move(g)); },
+      [=](client_grants& g) {
+        trace::trace_in(self, "client_grants", {g.client_id, {}, {}, {}}, std::to_string(g.resources.size()) + " grant(s)");
+        self->state.grants.replace(std::move(g));
+      },
       [=](const client_unauthorized& u) {
+        trace::trace_in(self, "client_unauthorized", {u.client_id, {}, {}, u.client_id}, u.reason);
         auto& s = self->state;
         if (!s.settings.goodbye) {
           s.log->info("[peer {}] no grant left ({}): its packets are refused from now on", u.client_id, u.reason);
@@ -209,6 +215,8 @@ caf::behavior gateway_tunnel(tunnel_self* self, tunnel_settings settings) {
                              to_json(gateway_topic::broadcast_ice_candidates{{lc.peer_id}, lc.candidates}));
       },
       [=](const connection_event& e) {
+        trace::trace_in(self, "connection_event", {e.peer_id, {}, {}, e.peer_id},
+                        std::string(to_string(e.state)) + (e.reason.empty() ? "" : ": " + e.reason));
         auto& s = self->state;
         s.goodbyes.count(e);
         if (s.connections.on_event(e, caf::actor_cast<caf::actor_addr>(self->current_sender())))
@@ -237,6 +245,7 @@ caf::behavior gateway_tunnel(tunnel_self* self, tunnel_settings settings) {
         return node::answer_status(self, s.connections, std::move(head));
       },
       [=](shutdown_atom, const std::string& reason) {
+        trace::trace_in(self, "shutdown", {}, reason);
         auto& s = self->state;
         s.connections.close_all(reason, s.settings.goodbye ? close_mode::goodbye_and_flush : close_mode::silent);
         self->quit();

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "actors/trace/trace_point.hpp"
 #include "messages/portal_link_messages.hpp"
 
 namespace firebreak::node {
@@ -97,12 +98,17 @@ caf::behavior supervisor(sup_self* self, supervisor_settings settings) {
         }
       },
       [=](node_status_atom a) { return self->delegate(self->state.settings.tunnel, a); },
-      [=](shutdown_atom) { begin_shutdown(self, "signal", 0); },
+      [=](shutdown_atom) {
+        trace::trace_in(self, "shutdown", {}, "signal");
+        begin_shutdown(self, "signal", 0);
+      },
       [=](fatal_atom, const std::string& why) {
+        trace::trace_in(self, "fatal", {}, why);
         self->state.log->error("{}", why);
         begin_shutdown(self, why, 1);
       },
       [=](sign_out_atom) {
+        trace::trace_in(self, "sign_out");
         // Only a client signs out; a gateway asked to is told no (its operator stops it instead).
         if (self->state.settings.who != role::client) return false;
         begin_shutdown(self, "signed out", 0, "signed_out");

@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/node/peer_connections.hpp"
+#include "actors/trace/trace_point.hpp"
 #include "messages/connection_messages.hpp"
 #include "messages/portal_events.hpp"
 #include "transport/tun/link_config_linux.hpp"
@@ -49,5 +50,24 @@ struct goodbye_counters {
 
 /// `head` with "connections" added once every connection answered (or 1 s passed), as JSON text.
 caf::result<std::string> answer_status(caf::event_based_actor* self, peer_connections& connections, nlohmann::json head);
+
+/// The ids a portal event is about, for the trace.
+template <class Event>
+trace::keys keys_of_event(const Event& e) {
+  trace::keys k;
+  if constexpr (requires { k.client = e.client_id; }) k.client = e.client_id;
+  if constexpr (requires { k.client = e.client.id; }) k.client = e.client.id;
+  if constexpr (requires { k.resource = e.resource_id; }) k.resource = e.resource_id;
+  if constexpr (requires { k.resource = e.resource.id; }) k.resource = e.resource.id;
+  if constexpr (requires { k.gateway = e.gateway_id; }) k.gateway = e.gateway_id;
+  return k;
+}
+
+/// trace_in for a decoded portal event (client_event / gateway_event): its event name and ids.
+template <class Self, class Variant>
+void trace_event(Self* self, const Variant& v) {
+  if (!trace::on()) return;
+  std::visit([&](const auto& e) { trace::trace_in(self, std::decay_t<decltype(e)>::event, keys_of_event(e)); }, v);
+}
 
 }  // namespace firebreak::node

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <thread>
 
+#include "actors/trace/trace_point.hpp"
 #include "messages/phoenix_frame.hpp"
 #include "transport/websocket/target.hpp"
 #include "transport/websocket/wss_client.hpp"
@@ -21,6 +22,21 @@ constexpr auto poll_interval = 5ms;
 
 /// From the worker to its actor: the channel was left and the socket closed.
 using left_atom = caf::atom_constant<caf::atom("left")>;
+
+/// The ids a portal event is about, for the trace; nothing else of the payload is recorded.
+trace::keys keys_of(const nlohmann::json& payload) {
+  trace::keys k;
+  if (!payload.is_object()) return k;
+  auto text = [&](const nlohmann::json& o, const char* field, std::string& out) {
+    if (auto it = o.find(field); it != o.end() && it->is_string()) out = it->get<std::string>();
+  };
+  text(payload, "client_id", k.client);
+  text(payload, "resource_id", k.resource);
+  text(payload, "gateway_id", k.gateway);
+  if (auto c = payload.find("client"); c != payload.end() && c->is_object()) text(*c, "id", k.client);
+  if (auto r = payload.find("resource"); r != payload.end() && r->is_object()) text(*r, "id", k.resource);
+  return k;
+}
 
 }  // namespace
 
@@ -174,7 +190,13 @@ class worker {
         }
         continue;
       }
-      if (f.topic == s_.topic) caf::anon_send(s_.owner, push{f.event, f.payload.dump()});
+      if (f.topic != s_.topic) continue;
+      if (trace::on()) {
+        const auto k = keys_of(f.payload);
+        trace::record("portal", "portal_link", f.event, k, "frame in");
+        trace::record("portal_link", "supervisor", f.event, k, "push");
+      }
+      caf::anon_send(s_.owner, push{f.event, f.payload.dump()});
     }
   }
 
@@ -194,8 +216,18 @@ caf::behavior portal_link_actor(caf::stateful_actor<link_state>* self, link_sett
   // The worker's thread ends with the actor, however it ends.
   self->attach_functor([io = self->state.io] { io->stop(); });
   return {
-      [=](const push& out) { self->state.io->enqueue(out.event, out.payload); },
-      [=](leave_atom) { self->state.io->leave(); },
+      [=](const push& out) {
+        if (trace::on()) {
+          const auto k = keys_of(nlohmann::json::parse(out.payload, nullptr, false));
+          trace::trace_in(self, out.event, k);
+          trace::record("portal_link", "portal", out.event, k, "frame out");
+        }
+        self->state.io->enqueue(out.event, out.payload);
+      },
+      [=](leave_atom) {
+        trace::trace_in(self, "leave");
+        self->state.io->leave();
+      },
       [=](left_atom) { self->quit(); },
   };
 }
