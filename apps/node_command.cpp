@@ -298,6 +298,14 @@ int run_node(node_command& cmd, char** envp) {
     return 2;
   }
   auto conf = std::get<config::node_config>(std::move(loaded));
+  // Signals are waited for on a thread of their own; block them before any other thread starts (the
+  // trace's writer, spdlog's, CAF's), or one of those would take SIGTERM's default action.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   setup_logging(conf.log_level);
   trace::recorder::instance().configure(
       {.path = conf.trace_file, .role = who, .proc = std::string(who) + "@" + host_name() + ":" + std::to_string(::getpid())});
@@ -322,13 +330,6 @@ int run_node(node_command& cmd, char** envp) {
     return 2;
   }
 
-  // Signals are waited for on a thread of their own; block them before any other thread starts.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGUSR1);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   std::error_code ec;
   auto tun = std::make_shared<tun::tun_device>(tun::tun_device::open(conf.interface, ec, why));

@@ -14,6 +14,8 @@ packages=(
   sqlite3 coturn
   # tests, demo and benchmarks: network namespaces, the interop peer, traffic
   iproute2 nftables iputils-ping procps socat iperf3 wireguard-go wireguard-tools curl python3
+  # the actor trace's HTML page, opened headless by its test
+  chromium
 )
 
 missing=()

@@ -86,7 +86,7 @@ void recorder::record(std::string_view from, std::string_view to, std::string_vi
       {"v", format_version},
       {"seq", seq_.fetch_add(1, std::memory_order_relaxed)},
       {"mono_ns", duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count()},
-      {"wall_ms", duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count()},
+      {"wall_us", duration_cast<microseconds>(system_clock::now().time_since_epoch()).count()},
       {"from", from},
       {"to", to},
       {"type", type},

@@ -9,10 +9,12 @@
 // beyond `max_pending` are dropped and counted, and the file is written by a thread of its own.
 //
 // A line (format version 1):
-//   {"v":1,"seq":12,"mono_ns":..,"wall_ms":..,"role":"gateway","proc":"gw-b","from":"authorization",
+//   {"v":1,"seq":12,"mono_ns":..,"wall_us":..,"role":"gateway","proc":"gw-b","from":"authorization",
 //    "to":"tunnel","type":"client_unauthorized","client":"..","gateway":"..","resource":"..","conn":"..",
 //    "summary":"revoked"}
-// Correlation keys that do not apply are left out. A summary is chosen at its trace point and never
+// wall_us (microseconds) orders lines of processes on one host, where events a millisecond apart
+// are common; mono_ns orders and times them within a process. Correlation keys that do not apply are
+// left out. A summary is chosen at its trace point and never
 // carries a key, token, password or payload.
 #pragma once
 

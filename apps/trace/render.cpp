@@ -99,7 +99,7 @@ void render_text(const std::vector<event>& events, const read_report& report, st
   cast who;
   for (const auto& e : events) {
     std::ostringstream line;
-    line << clock_of(e.wall_ms) << "  " << std::left << std::setw(10) << who.process_label(e) << "  "
+    line << clock_of(e.wall_ms()) << "  " << std::left << std::setw(10) << who.process_label(e) << "  "
          << std::setw(34) << (e.from + " -> " + e.to) << "  " << std::setw(26) << e.type;
     const auto ids = ids_of(e);
     if (!ids.empty()) line << "  [" << ids << "]";
@@ -162,8 +162,8 @@ void render_html(const std::vector<event>& events, const read_report& report, st
     const std::string label = label_of(*a.e);
     svg << "<g class=\"message" << (bye ? " goodbye" : "") << "\" data-type=\"" << escape_html(a.e->type)
         << "\" data-from=\"" << escape_html(who.members[a.from].label) << "\" data-to=\""
-        << escape_html(who.members[a.to].label) << "\"><title>" << escape_html(clock_of(a.e->wall_ms) + " " + label + " " + ids_of(*a.e))
-        << "</title><text class=\"time\" x=\"8\" y=\"" << y + 4 << "\">" << clock_of(a.e->wall_ms) << "</text>";
+        << escape_html(who.members[a.to].label) << "\"><title>" << escape_html(clock_of(a.e->wall_ms()) + " " + label + " " + ids_of(*a.e))
+        << "</title><text class=\"time\" x=\"8\" y=\"" << y + 4 << "\">" << clock_of(a.e->wall_ms()) << "</text>";
     const int x1 = x_of(a.from), x2 = x_of(a.to);
     const char* marker = bye ? "url(#head-bye)" : "url(#head)";
     if (a.from == a.to) {
@@ -197,7 +197,7 @@ void render_html(const std::vector<event>& events, const read_report& report, st
       << "<th>from</th><th>to</th><th>message</th><th>ids</th><th>summary</th></tr>\n";
   cast rows;
   for (const auto& e : events)
-    out << "<tr" << (is_goodbye(e) ? " class=\"goodbye\"" : "") << "><td>" << clock_of(e.wall_ms) << "</td><td>"
+    out << "<tr" << (is_goodbye(e) ? " class=\"goodbye\"" : "") << "><td>" << clock_of(e.wall_ms()) << "</td><td>"
         << escape_html(rows.process_label(e)) << "</td><td>" << escape_html(e.from) << "</td><td>" << escape_html(e.to)
         << "</td><td>" << escape_html(e.type) << "</td><td>" << escape_html(ids_of(e)) << "</td><td>"
         << escape_html(e.summary) << "</td></tr>\n";

@@ -69,7 +69,7 @@ void read_trace(std::istream& in, std::vector<event>& out, read_report& report) 
       continue;
     }
     event e;
-    const bool ok = int_field(j, "seq", e.seq) && int_field(j, "wall_ms", e.wall_ms) &&
+    const bool ok = int_field(j, "seq", e.seq) && int_field(j, "wall_us", e.wall_us) &&
                     int_field(j, "mono_ns", e.mono_ns) && text_field(j, "from", e.from, true) &&
                     text_field(j, "to", e.to, true) && text_field(j, "type", e.type, true) &&
                     text_field(j, "role", e.role, false) && text_field(j, "proc", e.proc, false) &&
@@ -80,7 +80,7 @@ void read_trace(std::istream& in, std::vector<event>& out, read_report& report) 
       ++report.corrupt;
       continue;
     }
-    e.order_ms = e.wall_ms;
+    e.order_us = e.wall_us;
     ++report.events;
     out.push_back(std::move(e));
   }
@@ -106,20 +106,20 @@ void merge(std::vector<event>& events) {
   });
   std::map<std::string, std::int64_t> last;
   for (auto& e : events) {
-    auto [it, fresh] = last.try_emplace(e.proc, e.wall_ms);
-    e.order_ms = fresh ? e.wall_ms : std::max(it->second, e.wall_ms);
-    it->second = e.order_ms;
+    auto [it, fresh] = last.try_emplace(e.proc, e.wall_us);
+    e.order_us = fresh ? e.wall_us : std::max(it->second, e.wall_us);
+    it->second = e.order_us;
   }
   std::stable_sort(events.begin(), events.end(), [](const event& a, const event& b) {
-    if (a.order_ms != b.order_ms) return a.order_ms < b.order_ms;
+    if (a.order_us != b.order_us) return a.order_us < b.order_us;
     if (a.proc != b.proc) return a.proc < b.proc;
     return a.seq < b.seq;
   });
 }
 
 bool trace_filter::matches(const event& e) const {
-  if (from_ms && e.wall_ms < *from_ms) return false;
-  if (to_ms && e.wall_ms > *to_ms) return false;
+  if (from_ms && e.wall_ms() < *from_ms) return false;
+  if (to_ms && e.wall_ms() > *to_ms) return false;
   if (!client.empty() && e.client != client && !(e.role == "gateway" && e.conn == client)) return false;
   if (!gateway.empty() && e.gateway != gateway && !(e.role == "client" && e.conn == gateway)) return false;
   if (!resource.empty() && e.resource != resource) return false;

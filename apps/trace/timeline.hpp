@@ -18,8 +18,9 @@ namespace firebreak::trace_view {
 
 struct event {
   std::uint64_t seq = 0;
-  std::int64_t mono_ns = 0, wall_ms = 0;
-  std::int64_t order_ms = 0;  // wall_ms, made monotone within its process by merge()
+  std::int64_t mono_ns = 0, wall_us = 0;
+  std::int64_t order_us = 0;  // wall_us, made monotone within its process by merge()
+  std::int64_t wall_ms() const { return wall_us / 1000; }
   std::string role, proc, from, to, type, client, gateway, resource, conn, summary;
 };
 

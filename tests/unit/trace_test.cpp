@@ -28,7 +28,7 @@ struct temp_dir {
 
 std::string line(std::uint64_t seq, std::int64_t wall, const std::string& proc, const std::string& role,
                  const std::string& from, const std::string& to, const std::string& type, nlohmann::json extra = {}) {
-  nlohmann::json j = {{"v", 1},       {"seq", seq}, {"mono_ns", seq * 1000}, {"wall_ms", wall}, {"role", role},
+  nlohmann::json j = {{"v", 1},       {"seq", seq}, {"mono_ns", seq * 1000}, {"wall_us", wall * 1000}, {"role", role},
                       {"proc", proc}, {"from", from}, {"to", to},            {"type", type}};
   if (extra.is_object()) j.update(extra);
   return j.dump();
@@ -85,10 +85,10 @@ TEST_CASE("reading traces: corrupt, truncated and other-version lines are skippe
   std::stringstream in;
   in << line(0, 1000, "gw", "gateway", "portal", "portal_link", "reject_access") << "\n"
      << "this is not json\n"
-     << R"({"v":2,"seq":1,"wall_ms":1001,"mono_ns":1,"from":"a","to":"b","type":"future"})" << "\n"
-     << R"({"v":1,"seq":"two","wall_ms":1002,"mono_ns":2,"from":"a","to":"b","type":"bad seq"})" << "\n"
+     << R"({"v":2,"seq":1,"wall_us":1001000,"mono_ns":1,"from":"a","to":"b","type":"future"})" << "\n"
+     << R"({"v":1,"seq":"two","wall_us":1002000,"mono_ns":2,"from":"a","to":"b","type":"bad seq"})" << "\n"
      << line(3, 1003, "gw", "gateway", "authorization", "gateway_tunnel", "client_unauthorized") << "\n"
-     << R"({"v":1,"seq":4,"wall_ms":10)";  // the writer stopped mid-line
+     << R"({"v":1,"seq":4,"wall_us":10)";  // the writer stopped mid-line
   std::vector<trace_view::event> events;
   trace_view::read_report report;
   trace_view::read_trace(in, events, report);
