@@ -130,6 +130,13 @@ void render_status(const json& s, std::ostream& out) {
   out << "\npackets " << s["packets"].dump() << "\ndropped " << s["dropped"].dump() << "\n";
   if (s.contains("goodbyes"))
     out << "goodbyes sent " << s["goodbyes"]["sent"].dump() << ", received " << s["goodbyes"]["received"].dump() << "\n";
+  if (s.contains("trace")) {
+    const auto& t = s["trace"];
+    out << "actor trace " << (t.value("on", false) ? "on: " + t.value("file", std::string()) : std::string("off"));
+    if (t.value("recorded", 0) > 0) out << " (" << t.value("recorded", 0) << " recorded, " << t.value("dropped", 0) << " dropped)";
+    if (t.contains("error")) out << "; " << t.value("error", std::string());
+    out << "\n";
+  }
 }
 
 std::string socket_path(const node_command& cmd) {
@@ -424,7 +431,19 @@ int run_node(node_command& cmd, char** envp) {
           std::string out = R"({"error":"the daemon did not answer in time"})";
           if (request == "status") {
             asker->request(sup, std::chrono::seconds(3), messages::node_status_atom::value)
-                .receive([&](const std::string& s) { out = s; }, [&](const caf::error&) {});
+                .receive(
+                    [&](const std::string& s) {
+                      auto j = json::parse(s, nullptr, false);
+                      if (j.is_discarded()) {
+                        out = s;
+                        return;
+                      }
+                      const auto t = trace::recorder::instance().stats();
+                      j["trace"] = {{"on", t.on}, {"file", t.path}, {"recorded", t.recorded}, {"dropped", t.dropped}};
+                      if (!t.error.empty()) j["trace"]["error"] = t.error;
+                      out = j.dump();
+                    },
+                    [&](const caf::error&) {});
           } else if (request == "trace on" || request == "trace off") {
             out = switch_trace(request == "trace on");
           } else if (request == "sign-out") {

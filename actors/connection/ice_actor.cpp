@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "actors/trace/trace_point.hpp"
+
 namespace firebreak::connection {
 
 using namespace messages;
@@ -40,10 +42,16 @@ ice_phase phase_of(ice::agent_state s) {
   return ice_phase::failed;
 }
 
-/// A handle to send to from the loop thread, without keeping the actor alive.
+/// Sends from the loop thread as the ICE actor (so the receiver, and the actor trace, know who spoke),
+/// without the callbacks keeping either actor alive.
 template <class Message>
-void tell(const caf::actor_addr& to, Message&& m) {
-  if (auto h = caf::actor_cast<caf::actor>(to)) caf::anon_send(h, std::forward<Message>(m));
+void tell(const caf::actor_addr& from, const caf::actor_addr& to, Message&& m) {
+  auto dest = caf::actor_cast<caf::actor>(to);
+  if (!dest) return;
+  if (auto src = caf::actor_cast<caf::actor>(from))
+    caf::send_as(src, dest, std::forward<Message>(m));
+  else
+    caf::anon_send(dest, std::forward<Message>(m));
 }
 
 }  // namespace
@@ -71,20 +79,23 @@ caf::behavior ice_actor(ice_self* self, caf::actor connection, caf::actor wiregu
 
   const auto conn = connection.address();
   const auto wg = wireguard.address();
+  const auto ice_addr = self->address();
   const auto peer_id = spec.peer_id;
   auto path_holder = std::make_shared<std::weak_ptr<ice::agent>>();
   ice::agent_events events;
-  events.local_candidate = [conn, peer_id](std::string c) { tell(conn, local_candidates{peer_id, {std::move(c)}}); };
-  events.gathering_done = [conn](const ice::gathering_result& r) {
-    tell(conn, ice_gathered{r.candidates, r.relayed, r.warnings});
+  events.local_candidate = [ice_addr, conn, peer_id](std::string c) {
+    tell(ice_addr, conn, local_candidates{peer_id, {std::move(c)}});
   };
-  events.state = [conn](ice::agent_state s) { tell(conn, ice_status{phase_of(s), {}}); };
-  events.selected = [conn, wg, path_holder](const ice::selected_pair& p) {
-    tell(conn, ice_path{p.relayed(), std::string(to_string(p.local)) + " " + p.local_address,
+  events.gathering_done = [ice_addr, conn](const ice::gathering_result& r) {
+    tell(ice_addr, conn, ice_gathered{r.candidates, r.relayed, r.warnings});
+  };
+  events.state = [ice_addr, conn](ice::agent_state s) { tell(ice_addr, conn, ice_status{phase_of(s), {}}); };
+  events.selected = [ice_addr, conn, wg, path_holder](const ice::selected_pair& p) {
+    tell(ice_addr, conn, ice_path{p.relayed(), std::string(to_string(p.local)) + " " + p.local_address,
                         std::string(to_string(p.remote)) + " " + p.remote_address});
-    if (auto agent = path_holder->lock()) tell(wg, path_ready{std::make_shared<agent_path>(agent)});
+    if (auto agent = path_holder->lock()) tell(ice_addr, wg, path_ready{std::make_shared<agent_path>(agent)});
   };
-  events.datagrams = [wg](std::vector<ice::datagram>&& batch) { tell(wg, datagram_batch{std::move(batch)}); };
+  events.datagrams = [ice_addr, wg](std::vector<ice::datagram>&& batch) { tell(ice_addr, wg, datagram_batch{std::move(batch)}); };
 
   std::string error;
   st.agent = ice::agent::start(*settings.loop, std::move(cfg), std::move(events), error);
@@ -98,6 +109,7 @@ caf::behavior ice_actor(ice_self* self, caf::actor connection, caf::actor wiregu
   return {
       [=](const remote_candidates& rc) {
         auto& s = self->state;
+        trace::trace_in(self, "remote_candidates", {{}, {}, {}, s.peer_id}, std::to_string(rc.candidates.size()));
         if (!s.agent) return;
         for (const auto& c : rc.candidates) {
           std::string why;
@@ -108,8 +120,9 @@ caf::behavior ice_actor(ice_self* self, caf::actor connection, caf::actor wiregu
           }
         }
       },
-      [=](const close_connection&) {
+      [=](const close_connection& c) {
         auto& s = self->state;
+        trace::trace_in(self, "close_connection", {{}, {}, {}, s.peer_id}, c.reason);
         if (s.closing) return;
         s.closing = true;
         if (!s.agent) {

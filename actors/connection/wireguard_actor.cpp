@@ -121,6 +121,7 @@ caf::behavior wireguard_actor(wg_self* self, caf::actor connection, connection_s
   return {
       [=](const path_ready& ready) {
         auto& s = self->state;
+        trace::trace_in(self, "path_ready", {{}, {}, {}, s.peer_id});
         s.path = ready.path;
         if (!s.path) return;
         for (const auto& d : s.waiting) send_datagram(self, d);

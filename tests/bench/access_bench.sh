@@ -13,6 +13,9 @@
 #   [laptop] 10.71.1.2 ── 10.71.1.1 [hub: portal] 10.71.2.1 ── 10.71.2.2 [gateway] 10.72.0.1 ── 10.72.0.2 [office: iperf3 -s]
 #
 #   usage: tests/bench/access_bench.sh [BUILD_DIR]     env: BENCH_SECONDS (10), BENCH_RUNS (20), BENCH_ROUNDS (3)
+#   3. The actor trace's cost: each round also runs Firebreak with both daemons' trace switched on at
+#      run time (`firebreak client|gateway trace on`), beside the same round with it off; the medians and
+#      their difference (bar: under 2 %).
 #   BENCH_PERF=FILE records a perf profile of the whole machine during the first Firebreak round.
 # Needs root. Everything it starts is stopped by PID; its namespaces are deleted, however it exits.
 # Every process shares this machine's 2 cores: compare the figures with each other, not with a real link.
@@ -49,12 +52,14 @@ admin policies create --group "$GROUP" --resource "$RESOURCE" >/dev/null
 CA="$WORK/portal/tls/ca-cert.pem"
 start_in_ns "$GATEWAY" "$WORK/gateway.log" "$FIREBREAK" gateway --portal-url wss://10.71.2.1:8443 \
   --portal-ca-file "$CA" --token-file "$WORK/gateway.token" --key-file "$WORK/gateway.key" \
-  --status-socket "$WORK/gateway.sock" --local-address 10.71.2.2 --log-level warn
+  --status-socket "$WORK/gateway.sock" --local-address 10.71.2.2 --log-level warn \
+  --trace-file "$WORK/gateway.trace.jsonl"
 
 start_client() {  # -> CLIENT_PID; waits until the resource is routed (joined, init applied)
   start_in_ns "$LAPTOP" "$WORK/client.log" "$FIREBREAK" client --portal-url wss://10.71.1.1:8443 \
     --portal-ca-file "$CA" --token-file "$WORK/client.token" --key-file "$WORK/client.key" \
-    --status-socket "$WORK/client.sock" --local-address 10.71.1.2 --log-level warn
+    --status-socket "$WORK/client.sock" --local-address 10.71.1.2 --log-level warn \
+    --trace-file "$WORK/client.trace.jsonl"
   CLIENT_PID=$LAST_PID
   for _ in $(seq 200); do in_ns "$LAPTOP" ip route show | grep -q '^10.72.0.2 dev' && return 0; sleep 0.05; done
   die "the client did not route its resource: $(tail -5 "$WORK/client.log")"
@@ -119,7 +124,11 @@ done
 start_client
 first_ping_ms >/dev/null || true
 in_ns "$GATEWAY" sysctl -qw net.ipv4.ip_forward=1
-: >"$WORK/fb-gbits.txt"; : >"$WORK/wg-gbits.txt"
+: >"$WORK/fb-gbits.txt"; : >"$WORK/wg-gbits.txt"; : >"$WORK/fbt-gbits.txt"
+trace_switch() {  # on|off, both daemons, at run time
+  in_ns "$LAPTOP" "$FIREBREAK" client trace "$1" --status-socket "$WORK/client.sock" >/dev/null || die "client trace $1 failed"
+  in_ns "$GATEWAY" "$FIREBREAK" gateway trace "$1" --status-socket "$WORK/gateway.sock" >/dev/null || die "gateway trace $1 failed"
+}
 for round in $(seq "$ROUNDS"); do
   in_ns "$LAPTOP" ip route replace 10.72.0.2/32 dev fb-client
   if [[ -n ${BENCH_PERF:-} && $round -eq 1 ]]; then  # a profile of the machine during one Firebreak run
@@ -128,13 +137,18 @@ for round in $(seq "$ROUNDS"); do
   fi
   fb=$(iperf_gbits); echo "$fb" >>"$WORK/fb-gbits.txt"
   [[ -n ${PERF_PID:-} ]] && { wait "$PERF_PID" || true; PERF_PID=; }
+  trace_switch on
+  fbt=$(iperf_gbits); echo "$fbt" >>"$WORK/fbt-gbits.txt"
+  trace_switch off
   in_ns "$LAPTOP" ip route replace 10.72.0.2/32 dev wgb1
   wg=$(iperf_gbits); echo "$wg" >>"$WORK/wg-gbits.txt"
-  echo "  round $round: firebreak $fb Gbit/s, wireguard-go $wg Gbit/s"
+  echo "  round $round: firebreak $fb Gbit/s (with the actor trace on: $fbt), wireguard-go $wg Gbit/s"
 done
 median() { python3 -c 'import statistics,sys; print("%.2f" % statistics.median(float(x) for x in sys.stdin.read().split()))'; }
 fb_gbits=$(median <"$WORK/fb-gbits.txt")
 wg_gbits=$(median <"$WORK/wg-gbits.txt")
+fbt_gbits=$(median <"$WORK/fbt-gbits.txt")
+trace_cost=$(python3 -c "import sys; print(f'{(1 - float(sys.argv[2]) / float(sys.argv[1])) * 100:+.1f} %')" "$fb_gbits" "$fbt_gbits")
 
 read -r fb_p50 fb_p95 < <(percentiles <"$WORK/fb-first.txt")
 read -r wg_p50 wg_p95 < <(percentiles <"$WORK/wg-first.txt")
@@ -142,6 +156,7 @@ ratio=$(python3 -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2])
 echo
 echo "  iperf3 TCP client -> resource (median of $ROUNDS alternating rounds)"
 echo "      firebreak $fb_gbits Gbit/s   wireguard-go $wg_gbits Gbit/s   ratio $ratio (bar: >= 1.0)"
+echo "  the actor trace's cost (same rounds): trace off $fb_gbits Gbit/s, on $fbt_gbits Gbit/s: $trace_cost (bar: < 2 %)"
 echo "  first packet -> first answer (cold, $RUNS runs)"
 echo "      firebreak p50 $fb_p50 ms  p95 $fb_p95 ms  ($fb_ok of $RUNS answered; bar: p50 < 150 ms)"
 echo "      wireguard-go p50 $wg_p50 ms  p95 $wg_p95 ms  (its handshake only: no portal, no ICE)"
