@@ -64,6 +64,8 @@ token_file = "$WORK/gateway.token"
 key_file = "$WORK/gateway.key"
 status_socket = "$WORK/gateway.sock"
 local_addresses = ["10.71.2.2"]
+trace = true
+trace_file = "$WORK/gateway.trace.jsonl"
 TOML
 (exec ip netns exec "$GATEWAY" "$FIREBREAK" gateway --config "$WORK/gateway.toml" >"$WORK/gateway.log" 2>&1) &
 PIDS+=("$!")
@@ -75,7 +77,8 @@ say "Ada's laptop starts (firebreak client)"
 (exec ip netns exec "$LAPTOP" env FIREBREAK_PORTAL_URL=wss://10.71.1.1:8443 \
    FIREBREAK_PORTAL_CA_FILE="$WORK/portal/tls/ca-cert.pem" FIREBREAK_TOKEN_FILE="$WORK/client.token" \
    FIREBREAK_KEY_FILE="$WORK/client.key" FIREBREAK_STATUS_SOCKET="$WORK/client.sock" \
-   FIREBREAK_LOCAL_ADDRESSES=10.71.1.2 "$FIREBREAK" client >"$WORK/client.log" 2>&1) &
+   FIREBREAK_LOCAL_ADDRESSES=10.71.1.2 FIREBREAK_TRACE=true FIREBREAK_TRACE_FILE="$WORK/client.trace.jsonl" \
+   "$FIREBREAK" client >"$WORK/client.log" 2>&1) &
 PIDS+=("$!")
 for _ in $(seq 100); do in_ns "$LAPTOP" ip route show | grep -q 10.72.0.2 && break; sleep 0.1; done
 echo "    Its routing table now sends the web server's address into the tunnel:"
@@ -132,6 +135,11 @@ echo "    the revoke. Without the goodbye it would have learnt nothing until its
 echo "    for about 10 s. From the two logs:"
 grep -h "goodbye" "$WORK/gateway.log" | tail -2 | sed 's/^/      gateway: /'
 grep -h "said goodbye\|remote_goodbye\|removed" "$WORK/client.log" | tail -2 | sed 's/^/      laptop:  /'
+sleep 0.5  # the traces' writers flush every 200 ms
+echo "    And what the actors said to each other, from both daemons' actor traces (firebreak trace):"
+"$FIREBREAK" trace "$WORK/gateway.trace.jsonl" "$WORK/client.trace.jsonl" --from "$(( from / 1000000 ))" 2>/dev/null \
+  | grep -E "reject_access|resource_deleted|client_unauthorized|close_connection|goodbye|connection_event" \
+  | head -14 | cut -c1-150 | sed 's/^/      /'
 
 say "Access is granted again, and Ada downloads the report once more"
 POLICY=$(admin --json policies create --group "$GROUP" --resource "$WEB" | json_field id)
@@ -167,3 +175,8 @@ in_ns "$LAPTOP" curl -sS --max-time 60 -o /dev/null http://10.72.0.2:8080/report
 echo "    20 MB fetched $(ms_since "$from") ms after asking, over a fresh connection to the new gateway."
 say "The goodbyes each side counted (firebreak client status)"
 in_ns "$LAPTOP" "$FIREBREAK" client status --status-socket "$WORK/client.sock" | grep goodbyes | sed 's/^/    /'
+
+PAGE=${DEMO_TRACE_PAGE:-/tmp/firebreak-demo-trace.html}
+"$FIREBREAK" trace "$WORK/gateway.trace.jsonl" "$WORK/client.trace.jsonl" \
+  --format html -o "$PAGE" 2>/dev/null || true
+say "The whole story as a sequence diagram: $PAGE (open it in a browser; it needs no network)"
