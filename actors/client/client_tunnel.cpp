@@ -297,6 +297,8 @@ caf::behavior client_tunnel(tunnel_self* self, tunnel_settings settings) {
           if (!r.held.empty() && (r.gateway.empty() || !connection_usable(s, r.gateway))) request_flow(self, r);
       },
       [=](const local_candidates& lc) {
+        trace::trace_in(self, "local_candidates", {{}, lc.peer_id, {}, lc.peer_id},
+                        std::to_string(lc.candidates.size()) + " candidate(s)");
         node::push_to_portal(self, self->state.portal, "broadcast_ice_candidates",
                              to_json(client_topic::broadcast_ice_candidates{{lc.peer_id}, lc.candidates}));
       },

@@ -117,6 +117,8 @@ caf::behavior connection_actor(conn_self* self, connection_spec spec, connection
         if (!self->state.ending) self->send(self->state.ice, rc);
       },
       [=](const local_candidates& lc) {
+        trace::trace_in(self, "local_candidates", {{}, {}, {}, self->state.peer_id},
+                        std::to_string(lc.candidates.size()) + " candidate(s)");
         if (!self->state.ending && self->state.owner) self->send(self->state.owner, lc);
       },
       [=](const ice_gathered& g) {

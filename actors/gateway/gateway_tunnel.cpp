@@ -211,6 +211,8 @@ caf::behavior gateway_tunnel(tunnel_self* self, tunnel_settings settings) {
         }
       },
       [=](const local_candidates& lc) {
+        trace::trace_in(self, "local_candidates", {lc.peer_id, {}, {}, lc.peer_id},
+                        std::to_string(lc.candidates.size()) + " candidate(s)");
         node::push_to_portal(self, self->state.portal, "broadcast_ice_candidates",
                              to_json(gateway_topic::broadcast_ice_candidates{{lc.peer_id}, lc.candidates}));
       },

@@ -75,6 +75,10 @@ class worker {
   }
 
   void tell_owner_status(link_phase phase, std::string reason) {
+    trace::record("portal_link", "supervisor", "link_status", {},
+                  phase == link_phase::joined ? std::string("joined")
+                  : phase == link_phase::lost ? "lost: " + reason
+                                              : "refused: " + reason);
     caf::anon_send(s_.owner, link_status{phase, std::move(reason)});
   }
 
