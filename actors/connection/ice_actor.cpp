@@ -95,7 +95,8 @@ caf::behavior ice_actor(ice_self* self, caf::actor connection, caf::actor wiregu
                         std::string(to_string(p.remote)) + " " + p.remote_address});
     if (auto agent = path_holder->lock()) tell(ice_addr, wg, path_ready{std::make_shared<agent_path>(agent)});
   };
-  events.datagrams = [ice_addr, wg](std::vector<ice::datagram>&& batch) { tell(ice_addr, wg, datagram_batch{std::move(batch)}); };
+  // Bulk data is not traced: the batches go anonymously, without taking a reference to this actor each.
+  events.datagrams = [wg](std::vector<ice::datagram>&& batch) { tell({}, wg, datagram_batch{std::move(batch)}); };
 
   std::string error;
   st.agent = ice::agent::start(*settings.loop, std::move(cfg), std::move(events), error);

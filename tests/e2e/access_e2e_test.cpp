@@ -122,9 +122,8 @@ TEST_CASE("firebreak client and gateway: downloads, shared and separate connecti
     // routes the address on the laptop, so the pings reach gw-a and come back "prohibited".
     REQUIRE(run(t.laptop, "ping -c 1 -W 2 10.72.0.3", 10s).ok());
     auto route_to = [&](const std::string& gateway) -> std::string {
-      for (const auto& c : live_connections(t.status(t.laptop, "client", "client.sock")))
-        if (c.at("peer") == gateway) return c.at("route");
-      return {};
+      const auto c = live_connection_to(t.status(t.laptop, "client", "client.sock"), gateway);
+      return c ? c->at("route").get<std::string>() : std::string();
     };
     const auto gw_a_id = gateway_of(t.status(t.laptop, "client", "client.sock"), t.web);
     const auto before_revoke = route_to(gw_a_id);

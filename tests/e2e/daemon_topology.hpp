@@ -19,8 +19,6 @@
 
 #include <algorithm>
 #include <fstream>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <map>
 #include <mutex>
 #include <regex>
@@ -28,6 +26,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "apps/status_socket.hpp"
 #include "tests/interop/coturn.hpp"
 #include "tests/interop/netns.hpp"
 
@@ -333,17 +332,9 @@ inline bool joined(const process& p) { return p.log().find("joined the portal") 
 /// The daemon's status straight from its socket (no CLI process): for timing, where polling through
 /// `firebreak ... status` would cost more than what is measured.
 inline json status_of_socket(const std::filesystem::path& path) {
-  detail::fd_guard fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
-  if (fd.get() < 0 || ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return {};
-  const std::string req = "status\n";
-  if (::write(fd.get(), req.data(), req.size()) != static_cast<ssize_t>(req.size())) return {};
-  std::string out;
-  char buf[4096];
-  for (ssize_t n; (n = ::read(fd.get(), buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
-  auto j = json::parse(out, nullptr, false);
+  std::string why;
+  const auto answer = firebreak::apps::ask_daemon(path.string(), "status", why);
+  auto j = answer ? json::parse(*answer, nullptr, false) : json();
   return j.is_discarded() ? json{} : j;
 }
 
@@ -353,6 +344,13 @@ inline std::vector<json> live_connections(const json& status) {
   for (const auto& c : status.at("connections"))
     if (c.at("state") == "connected" || c.at("state") == "idle") out.push_back(c);
   return out;
+}
+
+/// The live connection to `peer`, as the status shows it; nullopt if there is none.
+inline std::optional<json> live_connection_to(const json& status, const std::string& peer) {
+  for (const auto& c : live_connections(status))
+    if (c.at("peer") == peer) return c;
+  return std::nullopt;
 }
 
 

@@ -19,15 +19,7 @@ using namespace firebreak::test::daemons;
 namespace {
 
 bool has_live_connection_to(const json& status, const std::string& peer) {
-  for (const auto& c : live_connections(status))
-    if (c.at("peer") == peer) return true;
-  return false;
-}
-
-std::optional<json> live_connection_to(const json& status, const std::string& peer) {
-  for (const auto& c : live_connections(status))
-    if (c.at("peer") == peer) return c;
-  return std::nullopt;
+  return live_connection_to(status, peer).has_value();
 }
 
 std::chrono::milliseconds since(std::chrono::steady_clock::time_point t) {

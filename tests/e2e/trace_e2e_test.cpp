@@ -58,13 +58,7 @@ TEST_CASE("a revoke, as the actor trace tells it") {
     if (f.at("resource_id") == t.lab_res) flow = f.at("id");
   REQUIRE(!flow.empty());
   t.admin({"flows", "revoke", flow});
-  REQUIRE(wait_until(
-      [&] {
-        for (const auto& c : live_connections(client_status()))
-          if (c.at("peer") == gb) return false;
-        return true;
-      },
-      10s));
+  REQUIRE(wait_until([&] { return !live_connection_to(client_status(), gb); }, 10s));
 
   // SIGUSR1 switches the gateway's trace off again.
   ::kill(gw_b.pid(), SIGUSR1);
