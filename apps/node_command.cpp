@@ -13,6 +13,7 @@
 
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>
+#include <systemd/sd-daemon.h>
 
 #include "actors/client/client_tunnel.hpp"
 #include "actors/connection/ice_actor.hpp"
@@ -21,6 +22,7 @@
 #include "actors/node/supervisor.hpp"
 #include "actors/portal_link/portal_link.hpp"
 #include "apps/logging.hpp"
+#include "apps/metrics_text.hpp"
 #include "actors/trace/trace_recorder.hpp"
 #include "apps/status_socket.hpp"
 #include "messages/connection_messages.hpp"
@@ -30,6 +32,7 @@
 #include "transport/tun/link_config_linux.hpp"
 #include "transport/tun/tun_device_linux.hpp"
 #include "transport/tun/tun_reader.hpp"
+#include "transport/websocket/http_endpoint.hpp"
 #include "transport/wireguard/crypto.hpp"
 #include "transport/wireguard/random.hpp"
 
@@ -211,6 +214,33 @@ std::string switch_trace(bool enable) {
   const auto st = trace::recorder::instance().stats();
   log->info("actor trace {}{}", enable ? "on: " : "off", enable ? st.path : "");
   return json{{"trace", enable ? "on" : "off"}, {"file", st.path}}.dump();
+}
+
+/// Asks the supervisor something answered with JSON text; nullopt when it did not answer in time.
+template <class Atom>
+std::optional<std::string> ask_supervisor(caf::actor_system& sys, const caf::actor& sup, Atom what) {
+  caf::scoped_actor asker{sys};
+  std::optional<std::string> out;
+  asker->request(sup, std::chrono::seconds(3), what)
+      .receive([&](const std::string& s) { out = s; }, [&](const caf::error&) {});
+  return out;
+}
+
+/// GET /healthz and /metrics, answered from the supervisor.
+websocket::http_answer health_and_metrics(caf::actor_system& sys, const caf::actor& sup, const std::string& path) {
+  if (path == "/healthz") {
+    auto health = ask_supervisor(sys, sup, messages::health_atom::value);
+    if (!health) return {503, "application/json", R"({"ready":false,"error":"the daemon did not answer in time"})" "\n"};
+    auto j = json::parse(*health, nullptr, false);
+    const bool ready = j.is_object() && j.value("ready", false);
+    return {ready ? 200u : 503u, "application/json", *health + "\n"};
+  }
+  if (path == "/metrics") {
+    auto status = ask_supervisor(sys, sup, messages::node_status_atom::value);
+    if (!status) return {503, "text/plain; charset=utf-8", "the daemon did not answer in time\n"};
+    return {200, "text/plain; version=0.0.4; charset=utf-8", node_metrics_text(json::parse(*status, nullptr, false))};
+  }
+  return {404, "text/plain; charset=utf-8", "not found: this endpoint serves /healthz and /metrics\n"};
 }
 
 /// SIGTERM/SIGINT: the first starts the shutdown sequence, a second one exits at once. SIGUSR1
@@ -404,6 +434,11 @@ int run_node(node_command& cmd, char** envp) {
     ss.authorization = authorization;
     ss.exit_code = exit_code;
     ss.log = log;
+    // systemd (Type=notify): READY=1 once joined, STOPPING=1 at the goodbye, WATCHDOG=1 at half the
+    // unit's WatchdogSec. Without NOTIFY_SOCKET (not under systemd) sd_notify does nothing.
+    ss.notify = [](const std::string& state) { ::sd_notify(0, state.c_str()); };
+    if (std::uint64_t usec = 0; ::sd_watchdog_enabled(0, &usec) > 0 && usec > 0)
+      ss.watchdog = std::chrono::milliseconds(std::max<std::uint64_t>(usec / 2000, 1));
     auto sup = sys.spawn(node::supervisor, ss);
 
     portal_link::link_settings ls;
@@ -430,20 +465,14 @@ int run_node(node_command& cmd, char** envp) {
           caf::scoped_actor asker{sys};
           std::string out = R"({"error":"the daemon did not answer in time"})";
           if (request == "status") {
-            asker->request(sup, std::chrono::seconds(3), messages::node_status_atom::value)
-                .receive(
-                    [&](const std::string& s) {
-                      auto j = json::parse(s, nullptr, false);
-                      if (j.is_discarded()) {
-                        out = s;
-                        return;
-                      }
-                      const auto t = trace::recorder::instance().stats();
-                      j["trace"] = {{"on", t.on}, {"file", t.path}, {"recorded", t.recorded}, {"dropped", t.dropped}};
-                      if (!t.error.empty()) j["trace"]["error"] = t.error;
-                      out = j.dump();
-                    },
-                    [&](const caf::error&) {});
+            if (auto s = ask_supervisor(sys, sup, messages::node_status_atom::value)) {
+              auto j = json::parse(*s, nullptr, false);
+              if (j.is_discarded()) return *s;
+              const auto t = trace::recorder::instance().stats();
+              j["trace"] = {{"on", t.on}, {"file", t.path}, {"recorded", t.recorded}, {"dropped", t.dropped}};
+              if (!t.error.empty()) j["trace"]["error"] = t.error;
+              out = j.dump();
+            }
           } else if (request == "trace on" || request == "trace off") {
             out = switch_trace(request == "trace on");
           } else if (request == "sign-out") {
@@ -459,6 +488,26 @@ int run_node(node_command& cmd, char** envp) {
     if (!status) log->warn("no status socket: {}", why);
     else log->info("status: firebreak {} status --status-socket {}", who, conf.status_socket);
 
+    // /healthz and /metrics. A port that cannot be had is fatal: the operator asked for it, and a
+    // supervisor polling a health check that never answers would only say "unhealthy".
+    std::optional<websocket::http_endpoint> health;
+    if (conf.health_port != 0) {
+      health.emplace(websocket::http_endpoint_config{conf.health_address, conf.health_port},
+                     [&sys, sup](const std::string& path) { return health_and_metrics(sys, sup, path); });
+      if (auto e = health->start()) {
+        const std::string what = "cannot serve /healthz and /metrics: " + *e +
+                                 "; choose another with --health-listen or FIREBREAK_HEALTH_LISTEN";
+        std::cerr << "firebreak " << who << ": " << what << "\n";
+        caf::anon_send(sup, messages::fatal_atom::value, what);
+        health.reset();
+      } else {
+        log->info("health and metrics: http://{}/healthz and /metrics",
+                  (conf.health_address.find(':') != std::string::npos ? "[" + conf.health_address + "]"
+                                                                     : conf.health_address) +
+                      ":" + std::to_string(health->port()));
+      }
+    }
+
     {
       signal_watch signals_thread(signals, sup);
       caf::scoped_actor waiter{sys};
@@ -466,6 +515,7 @@ int run_node(node_command& cmd, char** envp) {
       waiter->receive([](const caf::down_msg&) {});
     }
     reader.stop();
+    health.reset();
     status.reset();
     // The goodbyes went out when the connections were told to close; what may still run is ICE
     // releasing TURN allocations, a courtesy the relay does not need (its allocations expire). It

@@ -38,8 +38,9 @@ enum class setting {
   goodbye,
   trace,
   trace_file,
+  health_listen,
 };
-constexpr std::size_t setting_count = 13;
+constexpr std::size_t setting_count = 14;
 
 enum class value_kind { text, boolean, list };
 
@@ -95,6 +96,10 @@ constexpr std::array<setting_spec, setting_count> specs{{
      "false"},
     {setting::trace_file, "trace_file", "FIREBREAK_TRACE_FILE", "--trace-file", "--trace-file", "FILE",
      value_kind::text, false, "where the actor trace goes (JSON lines, rotated at 16 MiB into FILE.1 .. FILE.3)", ""},
+    {setting::health_listen, "health_listen", "FIREBREAK_HEALTH_LISTEN", "--health-listen", "--health-listen",
+     "ADDRESS:PORT", value_kind::text, false,
+     "serve plain HTTP GET /healthz (200 when joined and serving, else 503) and /metrics (Prometheus) here",
+     "none (off)"},
 }};
 
 constexpr std::string_view config_env = "FIREBREAK_CONFIG";
@@ -546,6 +551,10 @@ class loading {
           return error(g.key, "expected a socket path of at most " + std::to_string(max_socket_path_bytes) +
                                   " bytes, got one of " + std::to_string(text.size()) + where);
         return std::nullopt;
+      case setting::health_listen:
+        if (!parse_listen(text)) return error(g.key, "expected ADDRESS:PORT (an IPv4 address, or an IPv6 one in brackets, "
+                                                     "and a port from 1 to 65535), got " + quote(text) + where);
+        return std::nullopt;
       case setting::log_level:
         if (std::find(std::begin(log_levels), std::end(log_levels), text) == std::end(log_levels))
           return error(g.key, "expected trace, debug, info, warn or error, got " + quote(text) + where);
@@ -744,12 +753,37 @@ std::variant<node_config, config_error> node_config_loader::load(const std::map<
   if (const given* g = winner(setting::goodbye)) out.goodbye = std::get<bool>(g->value);
   if (const given* g = winner(setting::trace)) out.trace = std::get<bool>(g->value);
   out.trace_file = text(setting::trace_file);
+  if (const given* g = winner(setting::health_listen)) {
+    const auto listen = parse_listen(std::get<std::string>(g->value));
+    out.health_address = listen->first;
+    out.health_port = listen->second;
+  }
   if (role_ == node_role::gateway)
     if (const given* g = winner(setting::manage_forwarding)) out.manage_forwarding = std::get<bool>(g->value);
   return out;
 }
 
 // ---- small things ---------------------------------------------------------------------------------
+
+std::optional<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon + 1 >= text.size()) return std::nullopt;
+  std::string host(text.substr(0, colon));
+  const auto port_text = text.substr(colon + 1);
+  if (port_text.size() > 5 || !std::all_of(port_text.begin(), port_text.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
+  const auto port = std::stoul(std::string(port_text));
+  if (port == 0 || port > 65535) return std::nullopt;
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+    in6_addr a6{};
+    if (::inet_pton(AF_INET6, host.c_str(), &a6) != 1) return std::nullopt;
+  } else {
+    in_addr a4{};
+    if (::inet_pton(AF_INET, host.c_str(), &a4) != 1) return std::nullopt;
+  }
+  return std::pair{host, static_cast<std::uint16_t>(port)};
+}
 
 std::map<std::string, std::string> environment_of(char** envp) {
   std::map<std::string, std::string> out;
@@ -775,7 +809,11 @@ std::string describe(const node_config& c) {
                     " key_file=" + c.key_file + " interface=" + c.interface + " status_socket=" + c.status_socket +
                     " log_level=" + c.log_level + " local_addresses=" + (local.empty() ? "(none)" : local) +
                     " relay_only=" + (c.relay_only ? "true" : "false") + " goodbye=" + (c.goodbye ? "true" : "false") +
-                    " trace=" + (c.trace ? "true" : "false") + " trace_file=" + c.trace_file;
+                    " trace=" + (c.trace ? "true" : "false") + " trace_file=" + c.trace_file + " health_listen=" +
+                    (c.health_port == 0 ? std::string("(off)")
+                                        : (c.health_address.find(':') != std::string::npos ? "[" + c.health_address + "]"
+                                                                                            : c.health_address) +
+                                              ":" + std::to_string(c.health_port));
   if (c.role == node_role::gateway) out += std::string(" manage_forwarding=") + (c.manage_forwarding ? "true" : "false");
   out += " config_file=" + (c.config_file.empty() ? std::string("(none)") : c.config_file);
   // The token pasted into another setting (a URL that is all host name, say) is still cut out.

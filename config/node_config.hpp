@@ -32,6 +32,8 @@
 //                                                                            the start (SIGUSR1 or `<role> trace
 //                                                                            on|off` switch it at run time)
 //   trace_file         FIREBREAK_TRACE_FILE          --trace-file FILE       /var/log/firebreak/<role>.trace.jsonl
+//   health_listen      FIREBREAK_HEALTH_LISTEN       --health-listen         none (off): plain HTTP /healthz and
+//                                                    ADDRESS:PORT            /metrics ([v6]:port for IPv6)
 //   (the file itself)  FIREBREAK_CONFIG              --config FILE           none
 //
 // Booleans in the environment are true/false, 1/0 or yes/no, in any case. A token file is read whole
@@ -46,6 +48,9 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
+#include <string_view>
+#include <utility>
 #include <memory>
 #include <string>
 #include <variant>
@@ -79,6 +84,8 @@ struct node_config {
   bool goodbye = true;            // closing a connection sends the peer a goodbye
   bool trace = false;             // record the actor trace from the start
   std::string trace_file;         // where the actor trace goes (rotated beside it)
+  std::string health_address;     // /healthz and /metrics: an IP address (IPv6 without brackets)
+  std::uint16_t health_port = 0;  // 0: not served
   std::string config_file;        // the TOML file read, as named; empty if none
 };
 
@@ -117,5 +124,8 @@ std::string describe(const config_error& error);
 
 /// "client" or "gateway".
 const char* name_of(node_role role);
+
+/// "ADDRESS:PORT" (IPv4, or [IPv6]) → the address without brackets and a port from 1 to 65535.
+std::optional<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view text);
 
 }  // namespace firebreak::config

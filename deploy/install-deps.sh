@@ -9,13 +9,16 @@ packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libcaf-dev libnice-dev libssl-dev libspdlog-dev doctest-dev libcli11-dev nlohmann-json3-dev
   libinih-dev libnl-route-3-dev libbenchmark-dev libsqlite3-dev libboost-dev libboost-system-dev
-  libtomlplusplus-dev libnftables-dev
+  libtomlplusplus-dev libnftables-dev libsystemd-dev
   # the portal: its store and its relay
   sqlite3 coturn
   # tests, demo and benchmarks: network namespaces, the interop peer, traffic
   iproute2 nftables iputils-ping procps socat iperf3 wireguard-go wireguard-tools curl python3
   # the actor trace's HTML page, opened headless by its test
   chromium
+  # fleet operations: /metrics read by the Prometheus project's own parser; the units checked by
+  # systemd-analyze; the bad-input tests drop capabilities (setpriv) and hide the TUN device (unshare)
+  python3-prometheus-client systemd util-linux
 )
 
 missing=()

@@ -64,6 +64,7 @@ void register_connection_messages(caf::actor_system_config& cfg) {
   cfg.add_message_type<wg_status>("firebreak::wg_status");
   cfg.add_message_type<wg_tick>("firebreak::wg_tick");
   cfg.add_message_type<wg_counters>("firebreak::wg_counters");
+  cfg.add_message_type<handshake_done>("firebreak::handshake_done");
   cfg.add_message_type<connection_status>("firebreak::connection_status");
 }
 

@@ -162,6 +162,13 @@ struct wg_counters {
   std::int64_t last_handshake_unix_ms = 0;  // 0: no handshake yet
 };
 
+/// wireguard -> packet sink (the tunnel): `count` more handshakes completed with this peer (the
+/// first session and every rekey), for the node's handshake counter.
+struct handshake_done {
+  std::string peer_id;
+  std::uint64_t count = 1;
+};
+
 /// One connection as the status command shows it (answer to status_atom).
 struct connection_status {
   std::string peer_id;
@@ -212,6 +219,10 @@ typename Inspector::result_type inspect(Inspector& f, wg_tick& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, wg_counters& x) {
   return f(caf::meta::type_name("wg_counters"), x.tx_bytes, x.rx_bytes, x.dropped, x.last_handshake_unix_ms);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, handshake_done& x) {
+  return f(caf::meta::type_name("handshake_done"), x.peer_id, x.count);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, connection_status& x) {

@@ -5,7 +5,8 @@
 //   authorization ──accept_flow, client_grants, client_unauthorized──> tunnel        (gateway)
 //   tunnel ──push (create_flow, flow_authorized, candidates)──> portal_link
 //   TUN reader thread ──packet_batch (no peer id)──> tunnel
-//   status socket ──(status_atom)──> supervisor ──> tunnel ──(status_atom)──> each connection
+//   status socket, /metrics ──(status_atom)──> supervisor ──> tunnel ──(status_atom)──> each connection
+//   /healthz ──(health_atom)──> supervisor
 //   signal thread ──(shutdown_atom)──> supervisor
 //
 // Events carrying secrets (flow keys, ICE and TURN passwords) have no printable form.
@@ -53,6 +54,7 @@ struct client_grants {
 /// connection to this client and tell the portal flow_authorized.
 struct accept_flow {
   gateway_topic::authorize_flow flow;
+  bool granted = true;  // false: the grant was refused (the connection is still accepted)
 };
 
 /// authorization -> tunnel: this client has no grant left here. The seam for the goodbye: the tunnel
@@ -67,6 +69,10 @@ typename Inspector::result_type inspect(Inspector& f, client_unauthorized& x) {
   return f(caf::meta::type_name("client_unauthorized"), x.client_id, x.reason);
 }
 
+/// Asks the supervisor whether the node is ready (joined the portal, TUN up, not stopping): answered
+/// with {"ready", "portal": {"state", "reason"}, "stopping"} as JSON text, without asking any
+/// connection (it backs /healthz, which is polled).
+using health_atom = caf::atom_constant<caf::atom("health")>;
 /// Requests a node's status: answered with the JSON the status command renders.
 using node_status_atom = caf::atom_constant<caf::atom("nodestat")>;
 /// SIGTERM/SIGINT (or a fatal error): run the shutdown sequence. To a tunnel it comes with the

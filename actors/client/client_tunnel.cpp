@@ -101,6 +101,8 @@ void request_flow(tunnel_self* self, resource_entry& r) {
     return;
   }
   r.last_request = now;
+  if (!r.setup_since) r.setup_since = now;
+  ++st.flows.requested;
   client_topic::create_flow req{r.description.id, st.connections.peers()};
   st.log->info("resource {} ({}): asking the portal for a flow", r.description.id, r.description.name);
   node::push_to_portal(self, st.portal, "create_flow", to_json(req));
@@ -147,6 +149,7 @@ void from_tun(tunnel_self* self, packet_batch& batch) {
   }
   for (auto& [gateway, b] : out) {
     st.to_gateways += b.packets.size();
+    st.bytes_to_gateways += node::bytes_of(b);
     st.connections.send(std::move(b));
   }
 }
@@ -166,8 +169,22 @@ void from_gateway(tunnel_self* self, packet_batch& batch) {
       continue;
     }
     ++st.from_gateways;
+    st.bytes_from_gateways += packet.size();
     write_tun(self, packet);
   }
+}
+
+/// Flows through `gateway` waiting for its connection: set up, if the connection carries packets.
+void observe_setup(tunnel_self* self, const std::string& gateway) {
+  auto& st = self->state;
+  const auto state = st.connections.state_of(gateway);
+  if (!state || (*state != connection_state::connected && *state != connection_state::idle)) return;
+  const auto now = self->clock().now();
+  for (auto& [id, r] : st.resources)
+    if (r.gateway == gateway && r.setup_since) {
+      st.flows.setup.observe(now - *r.setup_since);
+      r.setup_since.reset();
+    }
 }
 
 void on_flow_created(tunnel_self* self, const client_topic::flow_created& e) {
@@ -180,6 +197,7 @@ void on_flow_created(tunnel_self* self, const client_topic::flow_created& e) {
   auto& r = it->second;
   r.gateway = e.gateway_id;
   r.expires_at = e.expires_at;
+  ++st.flows.granted;
   auto spec = node::spec_of(e);
   // The same keys as the live connection: this flow joins it. New keys: the gateway restarted (or
   // this connection is over), so a new connection replaces it.
@@ -191,10 +209,12 @@ void on_flow_created(tunnel_self* self, const client_topic::flow_created& e) {
     st.log->info("resource {} ({}): flow through gateway {}, connecting", r.description.id, r.description.name,
                  e.gateway_id);
   }
+  observe_setup(self, e.gateway_id);
   if (!r.held.empty()) {
     packet_batch b{e.gateway_id, {r.held.begin(), r.held.end()}};
     r.held.clear();
     st.to_gateways += b.packets.size();
+    st.bytes_to_gateways += node::bytes_of(b);
     st.connections.send(std::move(b));
   }
 }
@@ -216,7 +236,9 @@ json status_head(const tunnel_state& st) {
           {"ipv6", st.interface.ipv6},
           {"resources", resources},
           {"packets", {{"to_gateways", st.to_gateways}, {"from_gateways", st.from_gateways}}},
+          {"bytes", {{"to_gateways", st.bytes_to_gateways}, {"from_gateways", st.bytes_from_gateways}}},
           {"goodbyes", st.goodbyes.to_json()},
+          {"flows", st.flows.to_json()},
           {"dropped",
            {{"held_overflow", st.held_drops},
             {"multicast", st.multicast},
@@ -266,7 +288,9 @@ caf::behavior client_tunnel(tunnel_self* self, tunnel_settings settings) {
               } else if constexpr (std::is_same_v<T, client_topic::flow_creation_failed>) {
                 auto it = s.resources.find(e.resource_id);
                 s.log->warn("resource {}: the portal refused a flow: {}", e.resource_id, to_string(e.reason));
+                s.flows.refuse(std::string(to_string(e.reason)));
                 if (it != s.resources.end()) {
+                  it->second.setup_since.reset();
                   for (const auto& p : it->second.held) answer_unreachable(self, p, ip::unreachable::host);
                   it->second.held.clear();
                 }
@@ -308,8 +332,10 @@ caf::behavior client_tunnel(tunnel_self* self, tunnel_settings settings) {
         auto& s = self->state;
         s.goodbyes.count(e);
         if (!s.connections.on_event(e, caf::actor_cast<caf::actor_addr>(self->current_sender()))) {
-          if (e.state == connection_state::connected)
+          if (e.state == connection_state::connected) {
             s.log->info("[peer {}] connected ({})", e.peer_id, e.relayed ? "relayed" : "direct");
+            observe_setup(self, e.peer_id);
+          }
           return;
         }
         s.log->info("[peer {}] connection {}{}: its resources ask for a flow again on their next packet", e.peer_id,
@@ -323,6 +349,7 @@ caf::behavior client_tunnel(tunnel_self* self, tunnel_settings settings) {
             r.last_request.reset();
           }
       },
+      [=](const handshake_done& h) { self->state.flows.handshakes += h.count; },
       [=](node_status_atom) -> caf::result<std::string> {
         return node::answer_status(self, self->state.connections, status_head(self->state));
       },

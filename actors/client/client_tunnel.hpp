@@ -6,7 +6,8 @@
 //       ── R has a flow and its gateway's connection lives ──> that connection (batched)
 //       ── otherwise ──> held (bounded per resource); create_flow{R, connected gateways} at most once per 2 s
 //   flow_created{R, G}  ──> R goes through G; G's connection is kept if it lives, else started;
-//                           R's held packets follow
+//                           R's held packets follow; the flow's setup time is observed once G's
+//                           connection is connected (flows, handshakes and setup times: status, /metrics)
 //   flow_creation_failed{R, reason} ──> held packets answered with ICMP unreachable; logged
 //   a connection closed or failed ──> its resources have no flow; their next packet asks again
 //   resource_deleted{R}, R the last resource through G ──> goodbye to G, connection closed
@@ -27,6 +28,7 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/node/flow_counters.hpp"
 #include "actors/node/peer_connections.hpp"
 #include "actors/node/tunnel_common.hpp"
 #include "config/cidr.hpp"
@@ -54,6 +56,7 @@ struct resource_entry {
   std::string gateway;                 // the flow's gateway; empty: no flow
   std::optional<std::int64_t> expires_at;  // the flow's, unix seconds; none: until revoked
   std::optional<caf::actor_clock::time_point> last_request;
+  std::optional<caf::actor_clock::time_point> setup_since;  // the first request of a flow being set up
   std::deque<std::vector<std::uint8_t>> held;
 };
 
@@ -67,8 +70,10 @@ struct tunnel_state {
   wireguard::allowed_ips<std::string> routes;  // destination -> resource id
   node::peer_connections connections;
   node::goodbye_counters goodbyes;
+  node::flow_counters flows;
   std::uint64_t held_drops = 0, multicast = 0, control_from_tun = 0, no_resource = 0, spoofed = 0, unparsable = 0, tun_write_failed = 0;
-  std::uint64_t to_gateways = 0, from_gateways = 0;
+  std::uint64_t to_gateways = 0, from_gateways = 0;  // packets
+  std::uint64_t bytes_to_gateways = 0, bytes_from_gateways = 0;
   bool retry_armed = false;
   std::vector<std::uint8_t> icmp;
   static inline const char* name = "client_tunnel";

@@ -48,6 +48,10 @@ void report(wg_self* self) {
     st.told_session = true;
     self->send(st.connection, wg_status{wg_condition::session_up, {}});
   }
+  if (s->handshakes > st.handshakes_told) {
+    if (st.sink) self->send(st.sink, handshake_done{st.peer_id, s->handshakes - st.handshakes_told});
+    st.handshakes_told = s->handshakes;
+  }
   if (s->unanswered > 0 && !st.told_unanswered) {
     st.told_unanswered = true;
     self->send(st.connection, wg_status{wg_condition::unanswered, "no authenticated packet 15 s after sending data"});

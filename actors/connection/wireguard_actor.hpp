@@ -2,6 +2,7 @@
 // CAF delayed messages (virtual in tests), datagrams out through the path ICE selected.
 //
 //   no path ──path_ready──> path ──(controlling: initiate at once)──> handshake ──> session_up (told once)
+//      every completed handshake (first and rekeys) ─> handshake_done{count} to the packet sink
 //      packet_batch (outbound) ─ seal ─> path.send           datagram_batch (inbound) ─ open ─> packet sink
 //      wg_tick ─> engine timers; then:  data unanswered 15 s ─> wg_status{unanswered} to the connection
 //                                        attempts ran out     ─> wg_status{gave_up}
@@ -48,6 +49,7 @@ struct wireguard_state {
   std::uint64_t generation = 0;
   std::optional<wireguard::mono_time> timer_at;
   bool told_session = false, told_unanswered = false, told_gave_up = false, told_goodbye = false;
+  std::uint64_t handshakes_told = 0;  // completed handshakes already reported to the sink
   std::uint64_t control_drops = 0;  // control packets that were not a goodbye
   std::uint64_t no_path_drops = 0;
   // Datagrams from before the path existed (a handshake response can be due before this side's ICE

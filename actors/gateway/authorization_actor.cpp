@@ -77,7 +77,7 @@ caf::behavior authorization_actor(auth_self* self, authorization_settings settin
                 }
                 const auto* entry = s.grants.entry(e.client.id);
                 if (entry) self->send(s.settings.tunnel, *entry);
-                self->send(s.settings.tunnel, accept_flow{e});
+                self->send(s.settings.tunnel, accept_flow{e, why.empty()});
                 arm(self);
               } else if constexpr (std::is_same_v<T, gateway_topic::reject_access>) {
                 if (s.grants.revoke(e.client_id, e.resource_id)) {

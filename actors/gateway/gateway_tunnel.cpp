@@ -28,10 +28,12 @@ std::int64_t wall_ms() {
 /// Where packets from the clients go: the kernel, which forwards them to the resources.
 void to_tun(tunnel_self* self, const std::vector<std::uint8_t>& packet) {
   auto& st = self->state;
-  if (st.settings.tun->write(packet))
+  if (st.settings.tun->write(packet)) {
     ++st.forwarded_in;
-  else
+    st.bytes_in += packet.size();
+  } else {
     ++st.drops.tun_write_failed;
+  }
 }
 
 void count(drop_counters& d, verdict v) {
@@ -105,9 +107,11 @@ void from_tun(tunnel_self* self, packet_batch& batch) {
   }
   for (auto& [client, b] : out) {
     const auto n = b.packets.size();
-    if (st.connections.send(std::move(b)))
+    const auto bytes = node::bytes_of(b);
+    if (st.connections.send(std::move(b))) {
       st.forwarded_out += n;
-    else
+      st.bytes_out += bytes;
+    } else
       st.drops.no_connection += n;
   }
 }
@@ -120,6 +124,17 @@ void set_interface(tunnel_self* self, const tunnel_interface& iface) {
   // Answers to clients come back through the TUN: the clients' ranges are routed to it.
   for (const auto& r : {"100.64.0.0/10", "fd00:2021:1111::/48"})
     if (auto why = st.links->add_route(ifindex, r); !why.empty()) st.log->warn("route {}: {}", r, why);
+}
+
+/// The client's accepted flow is set up once its connection carries packets.
+void observe_setup(tunnel_self* self, const std::string& client) {
+  auto& st = self->state;
+  auto it = st.setup_since.find(client);
+  if (it == st.setup_since.end()) return;
+  const auto state = st.connections.state_of(client);
+  if (!state || (*state != connection_state::connected && *state != connection_state::idle)) return;
+  st.flows.setup.observe(self->clock().now() - it->second);
+  st.setup_since.erase(it);
 }
 
 json grants_json(const grant_table& grants) {
@@ -173,6 +188,11 @@ caf::behavior gateway_tunnel(tunnel_self* self, tunnel_settings settings) {
         auto& s = self->state;
         const auto& f = a.flow;
         trace::trace_in(self, "accept_flow", {f.client.id, {}, f.resource.id, f.client.id});
+        ++s.flows.requested;
+        if (a.granted)
+          ++s.flows.granted;
+        else
+          s.flows.refuse("not_granted");
         auto spec = node::spec_of(f);
         // One connection per client session, whatever the number of its flows: a flow with the keys
         // of the live connection joins it; new keys mean the client restarted, so it is replaced.
@@ -185,6 +205,8 @@ caf::behavior gateway_tunnel(tunnel_self* self, tunnel_settings settings) {
                       f.resource.id);
         }
         node::push_to_portal(self, s.portal, "flow_authorized", to_json(gateway_topic::flow_authorized{f.ref}));
+        s.setup_since.try_emplace(f.client.id, self->clock().now());
+        observe_setup(self, f.client.id);
       },
       [=](client_grants& g) {
         trace::trace_in(self, "client_grants", {g.client_id, {}, {}, {}}, std::to_string(g.resources.size()) + " grant(s)");
@@ -221,9 +243,13 @@ caf::behavior gateway_tunnel(tunnel_self* self, tunnel_settings settings) {
                         std::string(to_string(e.state)) + (e.reason.empty() ? "" : ": " + e.reason));
         auto& s = self->state;
         s.goodbyes.count(e);
-        if (s.connections.on_event(e, caf::actor_cast<caf::actor_addr>(self->current_sender())))
+        if (s.connections.on_event(e, caf::actor_cast<caf::actor_addr>(self->current_sender()))) {
           s.log->info("[peer {}] connection {}{}", e.peer_id, to_string(e.state), e.reason.empty() ? "" : ": " + e.reason);
+          s.setup_since.erase(e.peer_id);
+        }
+        if (e.state == connection_state::connected) observe_setup(self, e.peer_id);
       },
+      [=](const handshake_done& h) { self->state.flows.handshakes += h.count; },
       [=](node_status_atom) -> caf::result<std::string> {
         auto& s = self->state;
         json head = {{"role", "gateway"},
@@ -232,6 +258,7 @@ caf::behavior gateway_tunnel(tunnel_self* self, tunnel_settings settings) {
                      {"ipv6", s.interface.ipv6},
                      {"grants", grants_json(s.grants)},
                      {"packets", {{"to_resources", s.forwarded_in}, {"to_clients", s.forwarded_out}}},
+                     {"bytes", {{"to_resources", s.bytes_in}, {"to_clients", s.bytes_out}}},
                      {"dropped",
                       {{"spoofed_source", s.drops.spoofed},
                        {"not_granted", s.drops.not_granted},
@@ -243,7 +270,8 @@ caf::behavior gateway_tunnel(tunnel_self* self, tunnel_settings settings) {
                        {"no_connection", s.drops.no_connection},
                        {"tun_write_failed", s.drops.tun_write_failed}}},
                      {"icmp_prohibited_sent", s.drops.icmp_sent},
-                     {"goodbyes", s.goodbyes.to_json()}};
+                     {"goodbyes", s.goodbyes.to_json()},
+                     {"flows", s.flows.to_json()}};
         return node::answer_status(self, s.connections, std::move(head));
       },
       [=](shutdown_atom, const std::string& reason) {

@@ -8,7 +8,8 @@
 //       ── its source lies in a resource the client holds ──> that client's connection
 //       ── otherwise ──> dropped, counted
 //   accept_flow (authorization) ──> the client's connection is started, or kept if one is up or on
-//       its way ──> flow_authorized to the portal
+//       its way ──> flow_authorized to the portal; counted (requested, granted or refused), and its
+//       setup time observed once the connection carries packets
 //   client_grants (authorization) ──> this actor's copy for the checks
 //   client_unauthorized (its last grant is gone) ──> goodbye to that client, connection closed
 //       (goodbyes off: the connection stays, its packets refused, until ICE or WireGuard ends it)
@@ -22,6 +23,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/gateway/grant_table.hpp"
+#include "actors/node/flow_counters.hpp"
 #include "actors/node/peer_connections.hpp"
 #include "actors/node/tunnel_common.hpp"
 #include "messages/node_messages.hpp"
@@ -51,11 +53,14 @@ struct tunnel_state {
   grant_table grants;  // a copy per client, from the authorization actor
   node::peer_connections connections;
   node::goodbye_counters goodbyes;
+  node::flow_counters flows;
+  std::map<std::string, caf::actor_clock::time_point> setup_since;  // by client: accepted, not yet connected
   std::unique_ptr<tun::link_config> links;
   caf::actor portal;  // portal_link: where pushes go
   messages::tunnel_interface interface;
   drop_counters drops;
-  std::uint64_t forwarded_in = 0, forwarded_out = 0;
+  std::uint64_t forwarded_in = 0, forwarded_out = 0;  // packets
+  std::uint64_t bytes_in = 0, bytes_out = 0;          // their IP bytes
   std::vector<std::uint8_t> icmp;  // scratch for answers
   static inline const char* name = "gateway_tunnel";
 };

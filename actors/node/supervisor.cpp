@@ -15,6 +15,17 @@ using sup_self = caf::stateful_actor<supervisor_state>;
 namespace {
 
 using stop_now_atom = caf::atom_constant<caf::atom("stopnow")>;
+using watchdog_atom = caf::atom_constant<caf::atom("watchdog")>;
+
+void notify(sup_self* self, const std::string& what) {
+  if (self->state.settings.notify) self->state.settings.notify(what);
+}
+
+nlohmann::json health_of(const supervisor_state& st) {
+  nlohmann::json portal = {{"state", st.portal}};
+  if (!st.portal_reason.empty()) portal["reason"] = st.portal_reason;
+  return {{"ready", st.portal == "joined" && !st.stopping}, {"portal", portal}, {"stopping", st.stopping}};
+}
 
 void begin_shutdown(sup_self* self, const std::string& why, int code, const char* goodbye_reason = "shutdown") {
   auto& st = self->state;
@@ -22,6 +33,7 @@ void begin_shutdown(sup_self* self, const std::string& why, int code, const char
   st.stopping = true;
   if (code != 0) st.settings.exit_code->store(code);
   st.log->info("shutting down: {}", why);
+  notify(self, "STOPPING=1\nSTATUS=stopping: " + why + "; saying goodbye to every peer");
   // Leave first, so the portal stops choosing this node; then say goodbye to every peer.
   self->send(st.settings.portal_link, leave_atom::value);
   self->send(st.settings.tunnel, shutdown_atom::value, std::string(goodbye_reason));
@@ -60,6 +72,8 @@ caf::behavior supervisor(sup_self* self, supervisor_settings settings) {
   st.settings = std::move(settings);
   st.log = st.settings.log ? st.settings.log : spdlog::default_logger();
   if (st.settings.portal_link) self->send(st.settings.tunnel, st.settings.portal_link);
+  if (st.settings.watchdog.count() > 0) self->send(self, watchdog_atom::value);
+  notify(self, "STATUS=TUN device up; connecting to the portal");
 
   return {
       [=](const caf::actor& link) {
@@ -89,15 +103,48 @@ caf::behavior supervisor(sup_self* self, supervisor_settings settings) {
       [=](const link_status& ls) {
         auto& s = self->state;
         switch (ls.phase) {
-          case link_phase::joined: s.log->info("joined the portal"); break;
-          case link_phase::lost: s.log->warn("lost the portal ({}): reconnecting", ls.reason); break;
+          case link_phase::joined:
+            s.log->info("joined the portal");
+            s.portal = "joined";
+            s.portal_reason.clear();
+            if (s.stopping) break;
+            notify(self, std::string(s.joined_once ? "" : "READY=1\n") + "STATUS=joined the portal, serving");
+            s.joined_once = true;
+            break;
+          case link_phase::lost:
+            // Logged once per change: the link retries with backoff and says so at every attempt.
+            if (s.portal != "lost" || s.portal_reason != ls.reason)
+              s.log->warn("{} the portal ({}): reconnecting", s.joined_once ? "lost" : "cannot reach", ls.reason);
+            s.portal = s.joined_once ? "lost" : "connecting";
+            s.portal_reason = ls.reason;
+            notify(self, "STATUS=not ready: " + std::string(s.joined_once ? "lost" : "cannot reach") +
+                             " the portal (" + ls.reason + "), retrying");
+            break;
           case link_phase::refused:
             s.log->error("the portal refused this node ({}): check its token", ls.reason);
+            s.portal = "refused";
+            s.portal_reason = ls.reason;
             begin_shutdown(self, "refused by the portal", 1);
             break;
         }
       },
-      [=](node_status_atom a) { return self->delegate(self->state.settings.tunnel, a); },
+      [=](health_atom) { return health_of(self->state).dump(); },
+      [=](node_status_atom a) -> caf::result<std::string> {
+        auto rp = self->make_response_promise<std::string>();
+        self->request(self->state.settings.tunnel, std::chrono::seconds(3), a)
+            .then(
+                [=](const std::string& tunnel_status) mutable {
+                  auto j = nlohmann::json::parse(tunnel_status, nullptr, false);
+                  if (j.is_object()) j["health"] = health_of(self->state);
+                  rp.deliver(j.is_object() ? j.dump() : tunnel_status);
+                },
+                [=](const caf::error& e) mutable { rp.deliver(e); });
+        return rp;
+      },
+      [=](watchdog_atom) {
+        notify(self, "WATCHDOG=1");
+        self->delayed_send(self, self->state.settings.watchdog, watchdog_atom::value);
+      },
       [=](shutdown_atom) {
         trace::trace_in(self, "shutdown", {}, "signal");
         begin_shutdown(self, "signal", 0);

@@ -38,6 +38,13 @@ inline void release_batch(const std::shared_ptr<std::atomic<int>>& credit) {
   if (credit) credit->fetch_sub(1, std::memory_order_acq_rel);
 }
 
+/// The IP bytes in a batch, for the tunnels' byte counters.
+inline std::uint64_t bytes_of(const messages::packet_batch& b) {
+  std::uint64_t n = 0;
+  for (const auto& p : b.packets) n += p.size();
+  return n;
+}
+
 /// Goodbyes this node sent, by reason (revoked, expired, shutdown, site_removed), and received.
 struct goodbye_counters {
   std::map<std::string, std::uint64_t> sent;

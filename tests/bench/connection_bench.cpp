@@ -162,6 +162,7 @@ caf::behavior wiring(caf::stateful_actor<wiring_state>* self, std::function<void
           self->state.early.insert(self->state.early.end(), lc.candidates.begin(), lc.candidates.end());
       },
       [=](const connection_event&) {},
+      [=](const handshake_done&) {},
       [=](const packet_batch&) {
         if (self->state.on_packet) self->state.on_packet();
         self->state.on_packet = nullptr;

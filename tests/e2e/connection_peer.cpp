@@ -297,6 +297,7 @@ caf::behavior driver(caf::stateful_actor<driver_state>* self, options opt, conne
         if (is_client && e.state == connection_state::connected)
           self->delayed_send(self, std::chrono::milliseconds(s.opt.probe_ms), probe_atom::value);
       },
+      [=](const handshake_done&) {},
       [=](packet_batch& in) {
         auto& s = self->state;
         if (!is_client) {

@@ -7,6 +7,8 @@
 //
 //   [hub] 10.71.4.1 ── 10.71.4.2 [gw-a2] 10.76.0.1 ── 10.76.0.2 [office] (10.72.0.0/24 routed through it)
 //
+// and office_gateway_slot(n, name) more of them (n >= 3), as a rolling upgrade starts new allocations.
+//
 // Resources: web 10.72.0.2 (TCP 8080 only), files 10.72.0.3 (everything), office-net 10.72.0.0/24 (UDP 9
 // only) in site A; lab 10.73.0.2 in site B; branch-web 10.74.0.2 in site C, which has no gateway. A web
 // server (python3 http.server) in the office and in the lab serves big.bin (100 MB) and hello.txt.
@@ -18,6 +20,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <deque>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -161,6 +164,21 @@ struct topology {
     enroll_gateway(site_a, "gw-a2");
   }
 
+  // More of site A's gateways, each in a namespace of its own, as Nomad's bridge networking gives every
+  // allocation: slot n (3, 4, ...) is 10.71.(n+2).2 towards the hub and 10.(n+74).0.1 towards the
+  // office. Its token is <name>.token; it reaches the portal at 10.71.1.1.
+  std::deque<network_namespace> slots;
+  std::deque<veth_link> slot_links;
+  const network_namespace& office_gateway_slot(int n, const std::string& name) {
+    auto& ns = slots.emplace_back();
+    const std::string hub_net = "10.71." + std::to_string(n + 2), site_net = "10." + std::to_string(n + 74) + ".0";
+    slot_links.emplace_back(hub, hub_net + ".1/24", ns, hub_net + ".2/24");
+    slot_links.emplace_back(ns, site_net + ".1/24", office, site_net + ".2/24");
+    REQUIRE(run(ns, "ip route add default via " + hub_net + ".1 && ip route add 10.72.0.0/24 via " + site_net + ".2").ok());
+    enroll_gateway(site_a, name);
+    return ns;
+  }
+
   std::map<std::string, std::string> gateway_ids;  // name -> id
   void enroll_gateway(const std::string& site, const std::string& name) {
     auto g = admin({"gateways", "create", "--site", site, "--name", name});
@@ -293,6 +311,33 @@ class fetch_loop {
     std::size_t n = 0;
     for (const auto& a : attempts_) n += a.ok && a.started >= t;
     return n;
+  }
+  /// The longest time the resource was out of reach as a person sees it: from the start of a fetch
+  /// that failed or took longer than `slow` to the start of the next fetch that succeeded within
+  /// `slow`. Also how many fetches were made and failed outright.
+  struct outage {
+    std::chrono::milliseconds longest{0};
+    std::size_t attempts = 0, failed = 0;
+  };
+  outage longest_outage(std::chrono::milliseconds slow) const {
+    std::lock_guard lock(mutex_);
+    auto sorted = attempts_;
+    std::sort(sorted.begin(), sorted.end(), [](const attempt& a, const attempt& b) { return a.started < b.started; });
+    outage out;
+    out.attempts = sorted.size();
+    std::optional<clock::time_point> bad_since;
+    for (const auto& a : sorted) {
+      out.failed += !a.ok;
+      const bool good = a.ok && a.ended - a.started <= slow;
+      if (!good && !bad_since) bad_since = a.started;
+      if (good && bad_since) {
+        out.longest = std::max(out.longest, std::chrono::duration_cast<std::chrono::milliseconds>(a.started - *bad_since));
+        bad_since.reset();
+      }
+    }
+    if (bad_since && !sorted.empty())
+      out.longest = std::max(out.longest, std::chrono::duration_cast<std::chrono::milliseconds>(sorted.back().started - *bad_since));
+    return out;
   }
   /// When the resource first answered a fetch started at or after `t`; nullopt if none has yet.
   std::optional<clock::time_point> first_success_after(clock::time_point t) const {

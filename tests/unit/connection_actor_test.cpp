@@ -74,6 +74,7 @@ struct recorder_state {
   std::vector<connection_event> events;
   std::vector<local_candidates> candidates;
   std::vector<packet_batch> packets;
+  std::uint64_t handshakes = 0;
   static inline const char* name = "recorder";
 };
 
@@ -83,6 +84,7 @@ caf::behavior recorder(caf::stateful_actor<recorder_state>* self, std::string ro
       [=](const connection_event& e) { self->state.events.push_back(e); },
       [=](const local_candidates& c) { self->state.candidates.push_back(c); },
       [=](packet_batch& p) { self->state.packets.push_back(std::move(p)); },
+      [=](const handshake_done& h) { self->state.handshakes += h.count; },
   };
 }
 

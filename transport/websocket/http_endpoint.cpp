@@ -1,0 +1,144 @@
+#include "transport/websocket/http_endpoint.hpp"
+
+#include <exception>
+#include <stdexcept>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "transport/websocket/io_threads.hpp"
+#include "transport/websocket/listener.hpp"
+#include "transport/websocket/logger.hpp"
+
+namespace firebreak::websocket {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+
+namespace {
+constexpr std::uint32_t max_header_bytes = 8 * 1024;
+}
+
+struct http_endpoint::core {
+  core(http_endpoint_config c, http_get_handler h) : config(std::move(c)), handler(std::move(h)) {}
+  const http_endpoint_config config;
+  const http_get_handler handler;
+  bool stopped = false;
+  // Destroyed after the parts below, which run on it.
+  net::io_context io;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  std::shared_ptr<detail::listener> listener;
+  detail::io_threads threads;
+};
+
+namespace {
+
+/// One request, one answer, then the connection closes.
+class exchange : public std::enable_shared_from_this<exchange> {
+ public:
+  exchange(http_endpoint::core& core, tcp::socket socket) : core_(core), stream_(std::move(socket)) {}
+
+  void start() {
+    parser_.header_limit(max_header_bytes);
+    parser_.body_limit(0);
+    stream_.expires_after(core_.config.request_timeout);
+    http::async_read(stream_, buffer_, parser_,
+                     [self = shared_from_this()](boost::system::error_code ec, std::size_t) { self->on_request(ec); });
+  }
+
+ private:
+  void on_request(boost::system::error_code ec) {
+    if (ec == http::error::header_limit) return answer({431, "text/plain; charset=utf-8", "request header too large\n"}, false);
+    if (ec == http::error::body_limit) return answer({413, "text/plain; charset=utf-8", "no request body expected\n"}, false);
+    if (ec == beast::error::timeout || ec == http::error::end_of_stream || ec == net::error::eof ||
+        ec == net::error::connection_reset || ec == net::error::operation_aborted)
+      return;
+    if (ec) return answer({400, "text/plain; charset=utf-8", "malformed HTTP request\n"}, false);
+    const auto& request = parser_.get();
+    head_ = request.method() == http::verb::head;
+    if (request.method() != http::verb::get && !head_)
+      return answer({405, "text/plain; charset=utf-8", "only GET and HEAD\n"}, true);
+    const std::string target(request.target().data(), request.target().size());
+    http_answer out;
+    try {
+      out = core_.handler(target.substr(0, target.find('?')));
+    } catch (const std::exception& e) {
+      logger()->error("http endpoint: the handler threw on {}: {}", target.substr(0, target.find('?')), e.what());
+      out = {500, "text/plain; charset=utf-8", "internal error\n"};
+    }
+    answer(std::move(out), true);
+  }
+
+  void answer(http_answer out, bool allowed_header) {
+    response_.version(11);
+    response_.result(out.status);
+    response_.set(http::field::server, "firebreak");
+    response_.set(http::field::content_type, out.content_type);
+    response_.set(http::field::cache_control, "no-store");
+    if (out.status == 405 && allowed_header) response_.set(http::field::allow, "GET, HEAD");
+    response_.keep_alive(false);
+    response_.body() = std::move(out.body);
+    response_.prepare_payload();
+    if (head_) response_.body().clear();  // Content-Length stays: that of the GET
+    stream_.expires_after(core_.config.request_timeout);
+    http::async_write(stream_, response_, [self = shared_from_this()](boost::system::error_code, std::size_t) {
+      boost::system::error_code ignored;
+      self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      self->stream_.close();
+    });
+  }
+
+  http_endpoint::core& core_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  http::request_parser<http::empty_body> parser_;
+  http::response<http::string_body> response_;
+  bool head_ = false;
+};
+
+}  // namespace
+
+http_endpoint::http_endpoint(http_endpoint_config config, http_get_handler handler)
+    : core_(std::make_unique<core>(std::move(config), std::move(handler))) {}
+
+http_endpoint::~http_endpoint() { stop(); }
+
+std::optional<std::string> http_endpoint::start() {
+  if (core_->listener) return "this HTTP endpoint was already started";
+  if (!core_->handler) return "the HTTP endpoint has no handler";
+  std::string why;
+  core* c = core_.get();
+  core_->listener = detail::listener::open(
+      core_->io, core_->config.bind_address, core_->config.port,
+      [c](tcp::socket socket) { std::make_shared<exchange>(*c, std::move(socket))->start(); }, why);
+  if (!core_->listener) return why;
+  core_->work.emplace(net::make_work_guard(core_->io));
+  core_->threads.start(core_->io, 1, "fb-http");
+  core_->listener->start();
+  return std::nullopt;
+}
+
+void http_endpoint::stop() {
+  if (!core_->listener || core_->stopped) return;
+  if (core_->threads.on_this_thread()) throw std::logic_error("http_endpoint::stop() called from its own handler");
+  core_->stopped = true;
+  core_->listener->stop();
+  core_->work.reset();
+  core_->io.stop();
+  core_->threads.join();
+  core_->listener->close_now();
+}
+
+std::uint16_t http_endpoint::port() const { return core_->listener ? core_->listener->port() : 0; }
+
+}  // namespace firebreak::websocket
