@@ -125,4 +125,26 @@ std::string node_metrics_text(const json& s) {
   return w.text();
 }
 
+std::string portal_metrics_text(const json& stats) {
+  writer w("portal");
+  const json empty = json::object();
+  const bool ready = stats.is_object() && stats.value("ready", false);
+  w.family("firebreak_portal_ready", "gauge", "1 when the portal's actors answer (what /healthz says)");
+  w.sample("firebreak_portal_ready", "", ready ? 1 : 0);
+  const auto& sessions = stats.is_object() && stats.contains("sessions") ? stats["sessions"] : empty;
+  w.family("firebreak_portal_sessions", "gauge", "clients and gateways joined now");
+  w.sample("firebreak_portal_sessions", "kind=\"client\"", double(number(sessions, "clients")));
+  w.sample("firebreak_portal_sessions", "kind=\"gateway\"", double(number(sessions, "gateways")));
+  const auto& flows = stats.is_object() && stats.contains("flows") ? stats["flows"] : empty;
+  w.family("firebreak_portal_flows_requested_total", "counter", "create_flow requests from clients");
+  w.sample("firebreak_portal_flows_requested_total", "", double(number(flows, "requested")));
+  w.family("firebreak_portal_flows_granted_total", "counter", "flows created (flow_created sent)");
+  w.sample("firebreak_portal_flows_granted_total", "", double(number(flows, "granted")));
+  w.by_label("firebreak_portal_flows_refused_total", "flows refused (flow_creation_failed), by reason", "reason",
+             flows.contains("refused") ? flows["refused"] : empty, {"not_found", "offline", "forbidden"});
+  w.family("firebreak_portal_flows_pending", "gauge", "authorize_flow sent to a gateway, not answered yet");
+  w.sample("firebreak_portal_flows_pending", "", double(number(flows, "pending")));
+  return w.text();
+}
+
 }  // namespace firebreak::apps

@@ -23,6 +23,14 @@ namespace firebreak::apps {
 /// Every metric above, labelled role="client" or "gateway"; fields missing from `status` are 0.
 std::string node_metrics_text(const nlohmann::json& status);
 
+/// The portal's stats (portal_node::stats()) as Prometheus text:
+///   firebreak_portal_ready                                  gauge, 0 or 1
+///   firebreak_portal_sessions{kind="client"|"gateway"}      gauge, joined now (every sample role="portal")
+///   firebreak_portal_flows_requested_total, _granted_total  counters
+///   firebreak_portal_flows_refused_total{reason}            counter (not_found, offline, forbidden)
+///   firebreak_portal_flows_pending                          gauge, authorize_flow sent, not answered yet
+std::string portal_metrics_text(const nlohmann::json& stats);
+
 /// Escapes a label value (backslash, double quote, newline) as the text format wants it.
 std::string escape_label(const std::string& value);
 

@@ -6,6 +6,9 @@
 #include <iostream>
 
 #include "apps/logging.hpp"
+#include "apps/metrics_text.hpp"
+#include "config/node_config.hpp"
+#include "transport/websocket/http_endpoint.hpp"
 
 namespace firebreak::apps {
 
@@ -27,6 +30,10 @@ std::shared_ptr<portal_options> add_portal_command(CLI::App& app) {
   cmd->add_option("--admin-listen", o->admin_listen, "address:port of the admin API (HTTPS, admin token)")
       ->envname("FIREBREAK_PORTAL_ADMIN_LISTEN")
       ->capture_default_str();
+  cmd->add_option("--health-listen", o->health_listen,
+                  "ADDRESS:PORT for plain HTTP GET /healthz (200 when serving, else 503) and /metrics (Prometheus); "
+                  "off when unset")
+      ->envname("FIREBREAK_PORTAL_HEALTH_LISTEN");
   cmd->add_option("--hostname", o->config.hostnames,
                   "a DNS name or IP address clients use to reach the portal (repeatable): the SANs of the "
                   "generated certificate")
@@ -122,14 +129,45 @@ int run_portal(portal_options& o) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  std::optional<std::pair<std::string, std::uint16_t>> health_at;
+  if (!o.health_listen.empty()) {
+    health_at = config::parse_listen(o.health_listen);
+    if (!health_at)
+      return config_error("--health-listen: expected ADDRESS:PORT (IPv4, or [IPv6]; port 1-65535), got '" +
+                          o.health_listen + "'");
+  }
+
   portal::portal_node node(cfg);
   if (auto err = node.start()) {
     std::cerr << "firebreak portal: " << *err << "\n";
     return 1;
   }
+  std::optional<websocket::http_endpoint> health;
+  if (health_at) {
+    health.emplace(websocket::http_endpoint_config{health_at->first, health_at->second}, [&node](const std::string& path) {
+      if (path == "/healthz") {
+        auto s = node.stats();
+        const auto j = nlohmann::json::parse(s, nullptr, false);
+        const bool ready = j.is_object() && j.value("ready", false);
+        return websocket::http_answer{ready ? 200u : 503u, "application/json", s + "\n"};
+      }
+      if (path == "/metrics")
+        return websocket::http_answer{200, "text/plain; version=0.0.4; charset=utf-8",
+                                      portal_metrics_text(nlohmann::json::parse(node.stats(), nullptr, false))};
+      return websocket::http_answer{404, "text/plain; charset=utf-8", "not found: this endpoint serves /healthz and /metrics\n"};
+    });
+    if (auto e = health->start()) {
+      std::cerr << "firebreak portal: cannot serve /healthz and /metrics: " << *e
+                << "; choose another with --health-listen or FIREBREAK_PORTAL_HEALTH_LISTEN\n";
+      node.stop();
+      return 1;
+    }
+    component_logger("portal")->info("health and metrics: http://{}/healthz and /metrics", o.health_listen);
+  }
   int sig = 0;
   sigwait(&signals, &sig);
   component_logger("portal")->info("received {}; closing every session and stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  health.reset();
   node.stop();
   return 0;
 }

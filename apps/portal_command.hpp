@@ -14,6 +14,7 @@ struct portal_options {
   portal::portal_config config;
   std::string listen = "0.0.0.0:8443";
   std::string admin_listen = "127.0.0.1:8444";
+  std::string health_listen;  // empty: no /healthz and /metrics
   std::vector<std::string> relays;  // "id=host:port"
   std::string relay_secret_file;
   double heartbeat_timeout_s = 60;

@@ -131,6 +131,8 @@ using flows_atom = caf::atom_constant<caf::atom("flows")>;
 /// To the store: (relays_atom, identity) -> relays_presence payload (JSON text) with fresh credentials;
 /// to a session: time to send its peer fresh ones.
 using relays_atom = caf::atom_constant<caf::atom("relays")>;
+/// Presence and the flow coordinator: their counters as JSON text, for the portal's /metrics.
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
 
 /// Registers every message type above with CAF; call once on the config before the actor system starts.
 void register_portal_messages(caf::actor_system_config& cfg);

@@ -66,6 +66,7 @@ void push_to(coordinator* self, const caf::actor& session, std::string_view even
 
 void fail(coordinator* self, const flow_request& req, flow_failure_reason reason) {
   flow_creation_failed failed{req.resource_id, reason};
+  ++self->state.refused[std::string(messages::to_string(reason))];
   log()->info("flow for client {} to resource {} refused: {}", req.client_id, req.resource_id,
               to_json(failed)["reason"].get<std::string>());
   push_to(self, req.client_session, flow_creation_failed::event, to_json(failed));
@@ -122,6 +123,7 @@ void authorize_on(coordinator* self, const flow_request& req, std::shared_ptr<fl
 
 void on_flow_request(coordinator* self, const flow_request& req) {
   auto& st = self->state;
+  ++st.requested;
   self->request(st.store, store_timeout, flow_context_atom::value, req.client_id, req.resource_id)
       .then(
           [=](const flow_context& raw) {
@@ -175,6 +177,7 @@ void on_flow_authorized(coordinator* self, const messages::flow_authorized& ok) 
             created.gateway_ice_credentials = {p->gateway_ice_user, p->gateway_ice_password};
             created.expires_at = to_seconds(p->expires_at_ms);
             push_to(self, p->client_session, flow_created::event, to_json(created));
+            ++self->state.granted;
             log()->info("flow granted: client {} -> resource {} via gateway {}", p->client_id, p->resource_id,
                         p->gateway.id);
             self->send(self, next_expiry_atom::value);
@@ -263,6 +266,12 @@ caf::behavior flow_coordinator(coordinator* self, caf::actor store, caf::actor p
   });
   return {
       [=](const flow_request& req) { on_flow_request(self, req); },
+      [=](stats_atom) {
+        const auto& s = self->state;
+        return nlohmann::json{{"requested", s.requested}, {"granted", s.granted}, {"refused", s.refused},
+                              {"pending", s.pending.size()}}
+            .dump();
+      },
       [=](const messages::flow_authorized& ok) { on_flow_authorized(self, ok); },
       [=](timeout_atom, const std::string& ref) {
         auto it = self->state.pending.find(ref);

@@ -14,6 +14,8 @@
 //      revoke         ─> reject_access to the gateway (the client's resource_deleted comes from the
 //                        store actor's access diff; a disabled or deleted client is also disconnected)
 //      expiry_updated ─> access_authorization_expiry_updated to the gateway
+//
+//   stats_atom ─> {"requested", "granted", "refused": {reason: n}, "pending"} as JSON text (/metrics)
 #pragma once
 
 #include <chrono>
@@ -59,6 +61,8 @@ struct coordinator_state {
   std::map<std::string, pending_flow> pending;          // by ref
   std::set<std::pair<std::string, std::string>> links;  // (client id, gateway id) with a live flow
   std::uint64_t next_ref = 1;
+  std::uint64_t requested = 0, granted = 0;      // flows asked for by clients, and created
+  std::map<std::string, std::uint64_t> refused;  // flow_creation_failed, by reason
   std::optional<std::int64_t> expiry_timer_at;  // unix ms of the armed policy-expiry timer
   static inline const char* name = "flow_coordinator";
 };

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include <nlohmann/json.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -148,6 +149,24 @@ websocket::json_response portal_node::impl::handle_admin(const websocket::json_r
           },
           [&](caf::error&) {});
   return response;
+}
+
+std::string portal_node::stats() const {
+  const auto& im = *impl_;
+  if (!im.system || !im.wss) return R"({"ready":false,"error":"the portal is not running"})";
+  caf::scoped_actor self{*im.system};
+  nlohmann::json out = {{"ready", false}};
+  const auto ask = [&](const caf::actor& who, const char* key) {
+    self->request(who, std::chrono::seconds(2), stats_atom::value)
+        .receive([&](const std::string& j) { out[key] = nlohmann::json::parse(j, nullptr, false); },
+                 [&](const caf::error&) {});
+  };
+  ask(im.presence, "sessions");
+  ask(im.coordinator, "flows");
+  const bool answered = out.contains("sessions") && out.contains("flows");
+  out["ready"] = answered;
+  if (!answered) out["error"] = "the portal's actors did not answer in time";
+  return out.dump();
 }
 
 portal_node::portal_node(portal_config config) : impl_(std::make_unique<impl>()) {

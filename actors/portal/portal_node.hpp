@@ -55,6 +55,10 @@ class portal_node {
   std::filesystem::path admin_token_file() const;
   /// A fresh admin token was made on this start (and written to admin_token_file()).
   bool admin_token_created() const;
+  /// What /healthz and /metrics show: {"ready", "sessions": {"clients", "gateways"}, "flows": {...}}
+  /// as JSON; ready is false (with "error") when the actors did not answer within 2 s or the portal
+  /// is not started. Blocks up to that long; call from outside the actors.
+  std::string stats() const;
 
   struct impl;
 

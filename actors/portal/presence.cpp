@@ -36,6 +36,9 @@ caf::behavior presence_actor(caf::stateful_actor<presence_state>* self) {
         portal_logger()->info("{} {} ({}) is online", joined.who.kind == peer_kind::gateway ? "gateway" : "client",
                                     joined.who.id, joined.who.name);
       },
+      [=](stats_atom) {
+        return nlohmann::json{{"clients", self->state.clients.size()}, {"gateways", self->state.gateways.size()}}.dump();
+      },
       [=](online_atom, const std::string& site_id) {
         std::vector<std::string> ids;
         for (const auto& [id, peer] : self->state.gateways)

@@ -7,7 +7,8 @@
 //                          └── candidates_relay: forwarded to the other side's sessions as pushes
 //
 // Requests: (online_atom, site_id) -> std::vector<std::string>: gateway ids online in the site;
-//           (session_atom, peer_kind, id) -> caf::actor: the session, or an invalid handle when offline.
+//           (session_atom, peer_kind, id) -> caf::actor: the session, or an invalid handle when offline;
+//           stats_atom -> {"clients": n, "gateways": n} online now, as JSON text (/metrics).
 #pragma once
 
 #include <map>

@@ -124,7 +124,7 @@ struct topology {
                                             "--listen", "0.0.0.0:8443", "--admin-listen", "127.0.0.1:8444",
                                             "--hostname", "10.71.1.1", "--hostname", "10.71.2.1", "--hostname",
                                             "10.71.3.1", "--hostname", "10.71.4.1", "--hostname", "127.0.0.1", "--relay", "turn-1=10.71.1.1:3478",
-                                            "--relay-secret-file", (dir / "relay-secret").string()},
+                                            "--relay-secret-file", (dir / "relay-secret").string(), "--health-listen", "127.0.0.1:9091"},
                    dir / "portal.log");
     const bool up =
         wait_until([&] { return !portal->alive() || run(hub, "exec 3<>/dev/tcp/127.0.0.1/8444", 2s).ok(); }, 20s);

@@ -3,7 +3,7 @@
 //     for each old gateway, a new one starts in a namespace of its own (as a bridge-mode allocation),
 //     its /healthz is awaited, the old one gets SIGTERM and SIGKILL after the job's kill_timeout; the
 //     laptop fetches a page all along and no fetch is out of reach for more than 1 s;
-//   * /metrics on both daemons parses with the Prometheus project's parser, and its counters move
+//   * /metrics on both daemons and the portal parses with the Prometheus project's parser, and its counters move
 //     when traffic, flows and a goodbye happen; /healthz answers 200 when joined;
 //   * sd_notify as systemd's Type=notify sees it: READY=1 after the join, WATCHDOG=1 at half of
 //     WATCHDOG_USEC, STOPPING=1 at the goodbye;
@@ -50,8 +50,9 @@ bool healthy(const network_namespace& ns) { return http(ns, "http://" + health +
 
 /// The samples of a /metrics page, read by the Prometheus client's own parser; fails the test if the
 /// page does not parse.
-json scrape(const network_namespace& ns, const temp_directory& dir, const std::string& name) {
-  auto page = http(ns, "http://" + health + "/metrics");
+json scrape(const network_namespace& ns, const temp_directory& dir, const std::string& name,
+            const std::string& at = health) {
+  auto page = http(ns, "http://" + at + "/metrics");
   REQUIRE(page.status == 200);
   const auto file = dir / (name + ".prom");
   {
@@ -157,6 +158,11 @@ TEST_CASE("/metrics parses as Prometheus text and its counters move; /healthz sa
   CHECK(http(t.laptop, "http://" + health + "/nothing").status == 404);
   CHECK(http(t.laptop, "http://" + health + "/metrics", "POST").status == 405);
 
+  const auto p0 = scrape(t.hub, t.dir, "portal-0", "127.0.0.1:9091");
+  CHECK(http(t.hub, "http://127.0.0.1:9091/healthz").status == 200);
+  CHECK(sample(p0, "firebreak_portal_ready") == 1);
+  CHECK(sample(p0, "firebreak_portal_sessions{kind=client}") == 1);
+  CHECK(sample(p0, "firebreak_portal_sessions{kind=gateway}") == 1);
   const auto c0 = scrape(t.laptop, t.dir, "client-0");
   const auto g0 = scrape(t.gw_a, t.dir, "gateway-0");
   CHECK(c0.at("types").at("firebreak_flow_setup_seconds") == "histogram");
@@ -189,9 +195,15 @@ TEST_CASE("/metrics parses as Prometheus text and its counters move; /healthz sa
   CHECK(sample(c1, "firebreak_flow_setup_seconds_sum") > 0);
   CHECK(sample(g1, "firebreak_flow_setup_seconds_count") >= 1);
 
+  const auto p1 = scrape(t.hub, t.dir, "portal-1", "127.0.0.1:9091");
+  CHECK(sample(p1, "firebreak_portal_flows_requested_total") >= 2);
+  CHECK(sample(p1, "firebreak_portal_flows_granted_total") == 2);
+  CHECK(sample(p1, "firebreak_portal_flows_pending") == 0);
+
   // A flow the gateway's portal does not offer: a packet for branch-web (site C, no gateway).
   run(t.laptop, "curl -s --max-time 2 -o /dev/null http://10.74.0.2:8080/", 5s);
   REQUIRE(wait_until([&] { return sample(scrape(t.laptop, t.dir, "client-2"), "firebreak_flows_refused_total{reason=offline}") >= 1; }, 10s));
+  CHECK(sample(scrape(t.hub, t.dir, "portal-2", "127.0.0.1:9091"), "firebreak_portal_flows_refused_total{reason=offline}") >= 1);
 
   // The goodbye, both ways. Revoking both office resources leaves the laptop no grant at gw-a: gw-a
   // says goodbye ("revoked"; the laptop, losing the site's resources, may say its own at once).

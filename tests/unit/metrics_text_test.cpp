@@ -101,3 +101,20 @@ TEST_CASE("label values are escaped as the text format requires") {
   const json status = {{"role", "client"}, {"dropped", {{"we\"ird\nreason", 1}}}};
   CHECK(has_line(node_metrics_text(status), "firebreak_dropped_packets_total{role=\"client\",reason=\"we\\\"ird\\nreason\"} 1"));
 }
+
+TEST_CASE("the portal's stats as Prometheus text") {
+  const json stats = {{"ready", true},
+                      {"sessions", {{"clients", 3}, {"gateways", 2}}},
+                      {"flows", {{"requested", 7}, {"granted", 5}, {"refused", {{"offline", 2}}}, {"pending", 1}}}};
+  const auto text = firebreak::apps::portal_metrics_text(stats);
+  CHECK(has_line(text, "firebreak_portal_ready{role=\"portal\"} 1"));
+  CHECK(has_line(text, "firebreak_portal_sessions{role=\"portal\",kind=\"client\"} 3"));
+  CHECK(has_line(text, "firebreak_portal_sessions{role=\"portal\",kind=\"gateway\"} 2"));
+  CHECK(has_line(text, "firebreak_portal_flows_requested_total{role=\"portal\"} 7"));
+  CHECK(has_line(text, "firebreak_portal_flows_granted_total{role=\"portal\"} 5"));
+  CHECK(has_line(text, "firebreak_portal_flows_refused_total{role=\"portal\",reason=\"offline\"} 2"));
+  CHECK(has_line(text, "firebreak_portal_flows_refused_total{role=\"portal\",reason=\"forbidden\"} 0"));
+  CHECK(has_line(text, "firebreak_portal_flows_pending{role=\"portal\"} 1"));
+  CHECK(has_line(firebreak::apps::portal_metrics_text(json{{"ready", false}, {"error", "x"}}),
+                 "firebreak_portal_ready{role=\"portal\"} 0"));
+}

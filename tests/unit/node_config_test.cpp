@@ -505,3 +505,24 @@ TEST_CASE("goodbyes are on unless switched off, by flag, environment or file") {
   CHECK_FALSE(loaded(node_role::gateway, {"--config", file}, minimal_env()).goodbye);
   CHECK(refused(node_role::client, {}, with(minimal_env(), "FIREBREAK_GOODBYE", "maybe")).key == "FIREBREAK_GOODBYE");
 }
+
+TEST_CASE("the health listener is off unless given, and must be an address and a port") {
+  CHECK(loaded(node_role::gateway, {}, minimal_env()).health_port == 0);
+  const auto v4 = loaded(node_role::gateway, {"--health-listen", "127.0.0.1:9090"}, minimal_env());
+  CHECK(v4.health_address == "127.0.0.1");
+  CHECK(v4.health_port == 9090);
+  const auto v6 = loaded(node_role::client, {}, with(minimal_env(), "FIREBREAK_HEALTH_LISTEN", "[::1]:9100"));
+  CHECK(v6.health_address == "::1");
+  CHECK(v6.health_port == 9100);
+  CHECK(describe(v6).find("health_listen=[::1]:9100") != std::string::npos);
+  firebreak::test::temp_directory dir;
+  CHECK(loaded(node_role::gateway, {"--config", write(dir, "gw.toml", "health_listen = \"0.0.0.0:8080\"\n")}, minimal_env())
+            .health_port == 8080);
+  for (const char* bad : {"9090", "localhost:9090", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536", "::1:9090",
+                          "127.0.0.1:90x", "[::1]9090", ""}) {
+    CAPTURE(bad);
+    auto e = refused(node_role::gateway, {"--health-listen", bad}, minimal_env());
+    CHECK(e.key == "--health-listen");
+    CHECK(e.message.find("expected ADDRESS:PORT") == 0);
+  }
+}
