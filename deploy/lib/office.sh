@@ -4,6 +4,9 @@
 #
 #   office_network TAG        creates the namespaces $TAG-hub, -laptop, -gw, -office (HUB LAPTOP GATEWAY
 #                             OFFICE), links them as drawn, the hub routing; delete_namespaces removes them
+#   office_gateway_namespace N   one more gateway namespace for the office (N >= 2), as a Nomad
+#                             allocation in bridge mode gets: $TAG-gwN, 10.71.(N+1).2 towards the hub and
+#                             10.(N+74).0.1 towards the office; GATEWAY_NS is its name; removed with the rest
 #   start_relay WORK          coturn in the hub on 10.71.1.1:3478 with a fresh secret in WORK/relay-secret
 #   start_portal FIREBREAK WORK [ARGS...]   the portal in the hub (admin API on 127.0.0.1:8444), waits for it
 #   admin ARGS...             firebreak admin in the hub, with the portal's admin token
@@ -27,9 +30,23 @@ office_network() {
   in_ns "$GATEWAY" ip route add default via 10.71.2.1
 }
 
+EXTRA_NS=()
+office_gateway_namespace() {
+  local n=$1 tag=${HUB%-hub}
+  GATEWAY_NS="$tag-gw$n"
+  ip netns add "$GATEWAY_NS"; in_ns "$GATEWAY_NS" ip link set lo up
+  EXTRA_NS+=("$GATEWAY_NS")
+  # Interface names stay within 15 characters: the tag, one character, "-a"/"-b".
+  local office_side=(- - q r s t u v w)
+  _link "$HUB" "10.71.$((n + 1)).1/24" "$GATEWAY_NS" "10.71.$((n + 1)).2/24" "${tag}$n"
+  _link "$GATEWAY_NS" "10.$((n + 74)).0.1/24" "$OFFICE" "10.$((n + 74)).0.2/24" "${tag}${office_side[$n]}"
+  in_ns "$GATEWAY_NS" ip route add default via "10.71.$((n + 1)).1"
+  in_ns "$GATEWAY_NS" ip route add 10.72.0.0/24 via "10.$((n + 74)).0.2"
+}
+
 delete_namespaces() {
   local ns
-  for ns in "$HUB" "$LAPTOP" "$GATEWAY" "$OFFICE"; do [[ -n $ns ]] && ip netns del "$ns" 2>/dev/null; done
+  for ns in "${EXTRA_NS[@]}" "$HUB" "$LAPTOP" "$GATEWAY" "$OFFICE"; do [[ -n $ns ]] && ip netns del "$ns" 2>/dev/null; done
   return 0
 }
 
