@@ -247,8 +247,9 @@ websocket::http_answer health_and_metrics(caf::actor_system& sys, const caf::act
 /// switches the actor trace on or off.
 class signal_watch {
  public:
-  signal_watch(sigset_t set, caf::actor supervisor) : set_(set) {
-    thread_ = std::thread([this, supervisor] {
+  signal_watch(sigset_t set, caf::actor supervisor, std::atomic<std::int64_t>& stop_asked_ns)
+      : set_(set) {
+    thread_ = std::thread([this, supervisor, &stop_asked_ns] {
       int seen = 0;
       timespec tick{0, 200'000'000};
       while (!stop_) {
@@ -259,6 +260,7 @@ class signal_watch {
           continue;
         }
         if (++seen == 1) {
+          stop_asked_ns = std::chrono::steady_clock::now().time_since_epoch().count();
           component_logger("node")->info("received {}: leaving the portal, closing connections",
                                          sig == SIGTERM ? "SIGTERM" : "SIGINT");
           caf::anon_send(supervisor, messages::shutdown_atom::value);
@@ -508,8 +510,11 @@ int run_node(node_command& cmd, char** envp) {
       }
     }
 
+    // When SIGTERM/SIGINT came: the whole shutdown (goodbyes, leaving the portal, releasing relay
+    // allocations) is bounded by 1 s from then, as the supervisor's flush bound promises.
+    std::atomic<std::int64_t> stop_asked_ns{0};
     {
-      signal_watch signals_thread(signals, sup);
+      signal_watch signals_thread(signals, sup, stop_asked_ns);
       caf::scoped_actor waiter{sys};
       waiter->monitor(sup);
       waiter->receive([](const caf::down_msg&) {});
@@ -520,11 +525,16 @@ int run_node(node_command& cmd, char** envp) {
     // The goodbyes went out when the connections were told to close; what may still run is ICE
     // releasing TURN allocations, a courtesy the relay does not need (its allocations expire). It
     // gets the rest of the flush bound, then the process ends regardless.
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    const auto asked = stop_asked_ns.load();
+    const auto deadline =
+        asked != 0 ? std::max(std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(asked)) +
+                                  std::chrono::seconds(1),
+                              std::chrono::steady_clock::now() + std::chrono::milliseconds(50))
+                   : std::chrono::steady_clock::now() + std::chrono::seconds(1);
     while (sys.registry().running() > 0 && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     if (sys.registry().running() > 0) {
-      log->info("connections still releasing relay allocations after 1 s: stopping anyway");
+      log->info("connections still releasing relay allocations at the 1 s bound: stopping anyway");
       forwarding.reset();  // the nftables table and the sysctls, before the process goes
       log->info("stopped");
       log->flush();
