@@ -1,5 +1,6 @@
 #include "apps/metrics_text.hpp"
 
+#include <charconv>
 #include <cstdint>
 #include <map>
 #include <sstream>
@@ -26,10 +27,15 @@ class writer {
   /// One sample; `labels` is a list of key="value" pairs without braces (values escaped already).
   void sample(const std::string& name, const std::string& labels, double value) {
     out_ << name << "{role=\"" << role_ << "\"" << (labels.empty() ? "" : ",") << labels << "} ";
-    if (value == static_cast<double>(static_cast<std::uint64_t>(value)))
+    // Counts as integers; anything else as the shortest text that reads back as the same double (no
+    // 6-digit rounding of a large sum).
+    if (value >= 0 && value < 9007199254740992.0 && value == static_cast<double>(static_cast<std::uint64_t>(value))) {
       out_ << static_cast<std::uint64_t>(value);
-    else
-      out_ << value;
+    } else {
+      char text[64];
+      const auto r = std::to_chars(text, text + sizeof text, value);
+      out_.write(text, r.ptr - text);
+    }
     out_ << "\n";
   }
   /// A counter family labelled by `label` from a JSON object {value: n}, with `always` listed at 0.

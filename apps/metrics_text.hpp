@@ -5,6 +5,7 @@
 //   firebreak_connections{state}                                  gauge, every state listed
 //   firebreak_goodbyes_sent_total{reason}, firebreak_goodbyes_received_total
 //   firebreak_flows_requested_total, _granted_total, firebreak_flows_refused_total{reason}
+//       (a client's requests include its retries: one every 2 s while a flow is pending)
 //   firebreak_handshakes_total                                    WireGuard handshakes completed
 //   firebreak_tunnel_packets_total{direction}, firebreak_tunnel_bytes_total{direction}
 //   firebreak_dropped_packets_total{reason}

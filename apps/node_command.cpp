@@ -216,13 +216,23 @@ std::string switch_trace(bool enable) {
   return json{{"trace", enable ? "on" : "off"}, {"file", st.path}}.dump();
 }
 
-/// Asks the supervisor something answered with JSON text; nullopt when it did not answer in time.
+/// Asks the supervisor something answered with JSON text; nullopt when it did not answer in time or
+/// stopped meanwhile. Monitored, not merely requested: CAF 0.17 sends nothing for a promise its actor
+/// dropped by quitting, and a scrape arriving during the shutdown must not hold up the exit.
 template <class Atom>
 std::optional<std::string> ask_supervisor(caf::actor_system& sys, const caf::actor& sup, Atom what) {
   caf::scoped_actor asker{sys};
+  asker->monitor(sup);
   std::optional<std::string> out;
-  asker->request(sup, std::chrono::seconds(3), what)
-      .receive([&](const std::string& s) { out = s; }, [&](const caf::error&) {});
+  asker->send(sup, what);
+  bool done = false;
+  asker->receive_while([&] { return !done; })(
+      [&](const std::string& s) {
+        out = s;
+        done = true;
+      },
+      [&](const caf::down_msg&) { done = true; }, [&](const caf::error&) { done = true; },
+      caf::after(std::chrono::seconds(3)) >> [&] { done = true; });
   return out;
 }
 

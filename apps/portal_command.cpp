@@ -151,9 +151,13 @@ int run_portal(portal_options& o) {
         const bool ready = j.is_object() && j.value("ready", false);
         return websocket::http_answer{ready ? 200u : 503u, "application/json", s + "\n"};
       }
-      if (path == "/metrics")
-        return websocket::http_answer{200, "text/plain; version=0.0.4; charset=utf-8",
-                                      portal_metrics_text(nlohmann::json::parse(node.stats(), nullptr, false))};
+      if (path == "/metrics") {
+        // Counters the actors did not report are not sent as zeros: a scraper would read a reset.
+        const auto j = nlohmann::json::parse(node.stats(), nullptr, false);
+        if (!j.is_object() || !j.value("ready", false))
+          return websocket::http_answer{503, "text/plain; charset=utf-8", "the portal's actors did not answer in time\n"};
+        return websocket::http_answer{200, "text/plain; version=0.0.4; charset=utf-8", portal_metrics_text(j)};
+      }
       return websocket::http_answer{404, "text/plain; charset=utf-8", "not found: this endpoint serves /healthz and /metrics\n"};
     });
     if (auto e = health->start()) {

@@ -347,6 +347,8 @@ caf::behavior client_tunnel(tunnel_self* self, tunnel_settings settings) {
             // closing), and waiting out the request interval would cost a restarting gateway's
             // clients up to 2 s.
             r.last_request.reset();
+            // Its next flow is set up from its next request, not from this one's.
+            r.setup_since.reset();
           }
       },
       [=](const handshake_done& h) { self->state.flows.handshakes += h.count; },

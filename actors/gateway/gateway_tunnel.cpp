@@ -205,8 +205,10 @@ caf::behavior gateway_tunnel(tunnel_self* self, tunnel_settings settings) {
                       f.resource.id);
         }
         node::push_to_portal(self, s.portal, "flow_authorized", to_json(gateway_topic::flow_authorized{f.ref}));
-        s.setup_since.try_emplace(f.client.id, self->clock().now());
-        observe_setup(self, f.client.id);
+        if (a.granted) {
+          s.setup_since.try_emplace(f.client.id, self->clock().now());
+          observe_setup(self, f.client.id);
+        }
       },
       [=](client_grants& g) {
         trace::trace_in(self, "client_grants", {g.client_id, {}, {}, {}}, std::to_string(g.resources.size()) + " grant(s)");
@@ -215,6 +217,7 @@ caf::behavior gateway_tunnel(tunnel_self* self, tunnel_settings settings) {
       [=](const client_unauthorized& u) {
         trace::trace_in(self, "client_unauthorized", {u.client_id, {}, {}, u.client_id}, u.reason);
         auto& s = self->state;
+        s.setup_since.erase(u.client_id);  // a flow granted again later is timed from then
         if (!s.settings.goodbye) {
           s.log->info("[peer {}] no grant left ({}): its packets are refused from now on", u.client_id, u.reason);
           return;

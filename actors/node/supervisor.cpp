@@ -17,8 +17,16 @@ namespace {
 using stop_now_atom = caf::atom_constant<caf::atom("stopnow")>;
 using watchdog_atom = caf::atom_constant<caf::atom("watchdog")>;
 
+/// `what` is one or more NAME=value lines of ours; a reason in it may come from the network (a
+/// proxy's error page), so its own line breaks are flattened before it can start an assignment.
 void notify(sup_self* self, const std::string& what) {
   if (self->state.settings.notify) self->state.settings.notify(what);
+}
+
+std::string one_line(std::string text) {
+  for (auto& c : text)
+    if (c == '\n' || c == '\r') c = ' ';
+  return text;
 }
 
 nlohmann::json health_of(const supervisor_state& st) {
@@ -33,7 +41,7 @@ void begin_shutdown(sup_self* self, const std::string& why, int code, const char
   st.stopping = true;
   if (code != 0) st.settings.exit_code->store(code);
   st.log->info("shutting down: {}", why);
-  notify(self, "STOPPING=1\nSTATUS=stopping: " + why + "; saying goodbye to every peer");
+  notify(self, "STOPPING=1\nSTATUS=stopping: " + one_line(why) + "; saying goodbye to every peer");
   // Leave first, so the portal stops choosing this node; then say goodbye to every peer.
   self->send(st.settings.portal_link, leave_atom::value);
   self->send(st.settings.tunnel, shutdown_atom::value, std::string(goodbye_reason));
@@ -117,8 +125,9 @@ caf::behavior supervisor(sup_self* self, supervisor_settings settings) {
               s.log->warn("{} the portal ({}): reconnecting", s.joined_once ? "lost" : "cannot reach", ls.reason);
             s.portal = s.joined_once ? "lost" : "connecting";
             s.portal_reason = ls.reason;
-            notify(self, "STATUS=not ready: " + std::string(s.joined_once ? "lost" : "cannot reach") +
-                             " the portal (" + ls.reason + "), retrying");
+            if (!s.stopping)
+              notify(self, "STATUS=not ready: " + std::string(s.joined_once ? "lost" : "cannot reach") +
+                               " the portal (" + one_line(ls.reason) + "), retrying");
             break;
           case link_phase::refused:
             s.log->error("the portal refused this node ({}): check its token", ls.reason);

@@ -1,5 +1,6 @@
 #include "transport/websocket/http_endpoint.hpp"
 
+#include <atomic>
 #include <exception>
 #include <stdexcept>
 
@@ -27,6 +28,9 @@ using tcp = net::ip::tcp;
 
 namespace {
 constexpr std::uint32_t max_header_bytes = 8 * 1024;
+/// Connections at once: a health check and a scraper or two need a handful. Beyond this, a new one is
+/// closed at once, so a burst cannot take the daemon's descriptors.
+constexpr int max_connections = 64;
 }
 
 struct http_endpoint::core {
@@ -34,6 +38,7 @@ struct http_endpoint::core {
   const http_endpoint_config config;
   const http_get_handler handler;
   bool stopped = false;
+  std::atomic<int> live{0};  // exchanges in progress
   // Destroyed after the parts below, which run on it.
   net::io_context io;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
@@ -46,7 +51,8 @@ namespace {
 /// One request, one answer, then the connection closes.
 class exchange : public std::enable_shared_from_this<exchange> {
  public:
-  exchange(http_endpoint::core& core, tcp::socket socket) : core_(core), stream_(std::move(socket)) {}
+  exchange(http_endpoint::core& core, tcp::socket socket) : core_(core), stream_(std::move(socket)) { ++core_.live; }
+  ~exchange() { --core_.live; }
 
   void start() {
     parser_.header_limit(max_header_bytes);
@@ -120,7 +126,14 @@ std::optional<std::string> http_endpoint::start() {
   core* c = core_.get();
   core_->listener = detail::listener::open(
       core_->io, core_->config.bind_address, core_->config.port,
-      [c](tcp::socket socket) { std::make_shared<exchange>(*c, std::move(socket))->start(); }, why);
+      [c](tcp::socket socket) {
+        if (c->live.load() >= max_connections) {
+          logger()->warn("http endpoint: {} connections already; closing a new one", max_connections);
+          return;  // the socket closes as it goes out of scope
+        }
+        std::make_shared<exchange>(*c, std::move(socket))->start();
+      },
+      why);
   if (!core_->listener) return why;
   core_->work.emplace(net::make_work_guard(core_->io));
   core_->threads.start(core_->io, 1, "fb-http");

@@ -2,7 +2,8 @@
 //
 // Plain HTTP on purpose: Nomad's and Consul's HTTP checks and Prometheus scrape it as they would any
 // exporter, and it serves nothing secret (bind it to loopback or the cluster network). GET and HEAD
-// only (405 otherwise); one request per connection (Connection: close); a request must arrive within
+// only (405 otherwise); one request per connection (Connection: close); 64 connections at once (more
+// are closed on arrival); a request must arrive within
 // request_timeout and fit in 8 KiB of headers (no body): a slow or oversized client is cut off
 // without holding up the next. The handler runs on the endpoint's single I/O thread and may block
 // briefly (it asks the daemon's actors).
