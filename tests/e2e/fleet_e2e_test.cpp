@@ -8,7 +8,8 @@
 //   * sd_notify as systemd's Type=notify sees it: READY=1 after the join, WATCHDOG=1 at half of
 //     WATCHDOG_USEC, STOPPING=1 at the goodbye;
 //   * bad input: an unreachable portal (retries, /healthz 503 saying why), the health port in use,
-//     no /dev/net/tun, no CAP_NET_ADMIN: each a clear message and the exit or the retry it should be.
+//     no /dev/net/tun, an unreadable one, no CAP_NET_ADMIN: each a clear message and the exit or the
+//     retry it should be.
 // Needs root, coturn, curl and python3; skips with a message otherwise.
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -278,7 +279,7 @@ TEST_CASE("sd_notify: READY=1 once joined, WATCHDOG=1 pings, STOPPING=1 at the g
   MESSAGE("notifications: " << all.substr(0, 600));
 }
 
-TEST_CASE("bad input: unreachable portal, health port in use, no TUN device, no CAP_NET_ADMIN") {
+TEST_CASE("bad input: unreachable portal, health port in use, no TUN device or an unreadable one, no CAP_NET_ADMIN") {
   if (auto why = why_skip(); !why.empty()) {
     MESSAGE("skipped: " << why);
     return;
@@ -318,6 +319,17 @@ TEST_CASE("bad input: unreachable portal, health port in use, no TUN device, no 
     REQUIRE(wait_until([&] { return !gw.alive(); }, 10s));
     CHECK(gw.terminate() == 1);
     CHECK(gw.log().find("/dev/net/tun does not exist") != std::string::npos);
+  }
+  SUBCASE("an unreadable /dev/net/tun (mode 000, no DAC override): exit 1, saying what to fix") {
+    auto argv = t.gateway_argv("gw-a", "10.71.2.1", "10.71.2.2");
+    std::string cmd =
+        "mount -t tmpfs none /dev/net && mknod /dev/net/tun c 10 200 && chmod 000 /dev/net/tun && exec setpriv "
+        "--bounding-set -dac_override,-dac_read_search --inh-caps -dac_override,-dac_read_search";
+    for (const auto& a : argv) cmd += " '" + a + "'";
+    process gw(t.gw_a, {"unshare", "--mount", "--propagation", "private", "sh", "-c", cmd}, t.dir / "gw-tunmode.log");
+    REQUIRE(wait_until([&] { return !gw.alive(); }, 10s));
+    CHECK(gw.terminate() == 1);
+    CHECK(gw.log().find("cannot open /dev/net/tun: permission denied") != std::string::npos);
   }
   SUBCASE("no CAP_NET_ADMIN: exit 1, naming the capability") {
     auto argv = t.gateway_argv("gw-a", "10.71.2.1", "10.71.2.2");

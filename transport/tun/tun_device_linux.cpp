@@ -22,8 +22,13 @@ tun_device tun_device::open(const std::string& name, std::error_code& ec, std::s
   if (dev.fd_ < 0) {
     ec = std::error_code(errno, std::system_category());
     why = errno == ENOENT ? "/dev/net/tun does not exist: load the tun module or give the container the device"
-          : errno == EACCES || errno == EPERM ? "cannot open /dev/net/tun: run as root or grant CAP_NET_ADMIN"
-                                              : "cannot open /dev/net/tun: " + ec.message();
+          : errno == EACCES
+              ? "cannot open /dev/net/tun: permission denied; it must be readable and writable by this user "
+                "(mode 0666 is usual)"
+          : errno == EPERM
+              ? "cannot open /dev/net/tun: not allowed here; allow the device to this service (systemd: "
+                "DeviceAllow=/dev/net/tun rw; a container: give it the device)"
+              : "cannot open /dev/net/tun: " + ec.message();
     return dev;
   }
   ifreq ifr{};
