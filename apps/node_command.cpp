@@ -21,6 +21,7 @@
 #include "actors/gateway/gateway_tunnel.hpp"
 #include "actors/node/supervisor.hpp"
 #include "actors/portal_link/portal_link.hpp"
+#include "apps/health_routes.hpp"
 #include "apps/logging.hpp"
 #include "apps/metrics_text.hpp"
 #include "actors/trace/trace_recorder.hpp"
@@ -234,23 +235,6 @@ std::optional<std::string> ask_supervisor(caf::actor_system& sys, const caf::act
       [&](const caf::down_msg&) { done = true; }, [&](const caf::error&) { done = true; },
       caf::after(std::chrono::seconds(3)) >> [&] { done = true; });
   return out;
-}
-
-/// GET /healthz and /metrics, answered from the supervisor.
-websocket::http_answer health_and_metrics(caf::actor_system& sys, const caf::actor& sup, const std::string& path) {
-  if (path == "/healthz") {
-    auto health = ask_supervisor(sys, sup, messages::health_atom::value);
-    if (!health) return {503, "application/json", R"({"ready":false,"error":"the daemon did not answer in time"})" "\n"};
-    auto j = json::parse(*health, nullptr, false);
-    const bool ready = j.is_object() && j.value("ready", false);
-    return {ready ? 200u : 503u, "application/json", *health + "\n"};
-  }
-  if (path == "/metrics") {
-    auto status = ask_supervisor(sys, sup, messages::node_status_atom::value);
-    if (!status) return {503, "text/plain; charset=utf-8", "the daemon did not answer in time\n"};
-    return {200, "text/plain; version=0.0.4; charset=utf-8", node_metrics_text(json::parse(*status, nullptr, false))};
-  }
-  return {404, "text/plain; charset=utf-8", "not found: this endpoint serves /healthz and /metrics\n"};
 }
 
 /// SIGTERM/SIGINT: the first starts the shutdown sequence, a second one exits at once. SIGUSR1
@@ -505,7 +489,15 @@ int run_node(node_command& cmd, char** envp) {
     std::optional<websocket::http_endpoint> health;
     if (conf.health_port != 0) {
       health.emplace(websocket::http_endpoint_config{conf.health_address, conf.health_port},
-                     [&sys, sup](const std::string& path) { return health_and_metrics(sys, sup, path); });
+                     [&sys, sup](const std::string& path) {
+                       return health_route(
+                           path, {[&] { return ask_supervisor(sys, sup, messages::health_atom::value); },
+                                  [&]() -> std::optional<std::string> {
+                                    auto answer = ask_supervisor(sys, sup, messages::node_status_atom::value);
+                                    if (!answer) return std::nullopt;
+                                    return node_metrics_text(json::parse(*answer, nullptr, false));
+                                  }});
+                     });
       if (auto e = health->start()) {
         const std::string what = "cannot serve /healthz and /metrics: " + *e +
                                  "; choose another with --health-listen or FIREBREAK_HEALTH_LISTEN";
@@ -514,9 +506,7 @@ int run_node(node_command& cmd, char** envp) {
         health.reset();
       } else {
         log->info("health and metrics: http://{}/healthz and /metrics",
-                  (conf.health_address.find(':') != std::string::npos ? "[" + conf.health_address + "]"
-                                                                     : conf.health_address) +
-                      ":" + std::to_string(health->port()));
+                  config::listen_text(conf.health_address, health->port()));
       }
     }
 

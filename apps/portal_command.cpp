@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "apps/health_routes.hpp"
 #include "apps/logging.hpp"
 #include "apps/metrics_text.hpp"
 #include "config/node_config.hpp"
@@ -145,20 +146,12 @@ int run_portal(portal_options& o) {
   std::optional<websocket::http_endpoint> health;
   if (health_at) {
     health.emplace(websocket::http_endpoint_config{health_at->first, health_at->second}, [&node](const std::string& path) {
-      if (path == "/healthz") {
-        auto s = node.stats();
-        const auto j = nlohmann::json::parse(s, nullptr, false);
-        const bool ready = j.is_object() && j.value("ready", false);
-        return websocket::http_answer{ready ? 200u : 503u, "application/json", s + "\n"};
-      }
-      if (path == "/metrics") {
-        // Counters the actors did not report are not sent as zeros: a scraper would read a reset.
-        const auto j = nlohmann::json::parse(node.stats(), nullptr, false);
-        if (!j.is_object() || !j.value("ready", false))
-          return websocket::http_answer{503, "text/plain; charset=utf-8", "the portal's actors did not answer in time\n"};
-        return websocket::http_answer{200, "text/plain; version=0.0.4; charset=utf-8", portal_metrics_text(j)};
-      }
-      return websocket::http_answer{404, "text/plain; charset=utf-8", "not found: this endpoint serves /healthz and /metrics\n"};
+      return health_route(path, {[&] { return std::optional(node.stats()); },
+                                 [&]() -> std::optional<std::string> {
+                                   const auto j = nlohmann::json::parse(node.stats(), nullptr, false);
+                                   if (!j.is_object() || !j.value("ready", false)) return std::nullopt;
+                                   return portal_metrics_text(j);
+                                 }});
     });
     if (auto e = health->start()) {
       std::cerr << "firebreak portal: cannot serve /healthz and /metrics: " << *e

@@ -765,6 +765,10 @@ std::variant<node_config, config_error> node_config_loader::load(const std::map<
 
 // ---- small things ---------------------------------------------------------------------------------
 
+std::string listen_text(const std::string& address, std::uint16_t port) {
+  return (address.find(':') != std::string::npos ? "[" + address + "]" : address) + ":" + std::to_string(port);
+}
+
 std::optional<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view text) {
   const auto colon = text.rfind(':');
   if (colon == std::string_view::npos || colon + 1 >= text.size()) return std::nullopt;
@@ -810,10 +814,7 @@ std::string describe(const node_config& c) {
                     " log_level=" + c.log_level + " local_addresses=" + (local.empty() ? "(none)" : local) +
                     " relay_only=" + (c.relay_only ? "true" : "false") + " goodbye=" + (c.goodbye ? "true" : "false") +
                     " trace=" + (c.trace ? "true" : "false") + " trace_file=" + c.trace_file + " health_listen=" +
-                    (c.health_port == 0 ? std::string("(off)")
-                                        : (c.health_address.find(':') != std::string::npos ? "[" + c.health_address + "]"
-                                                                                            : c.health_address) +
-                                              ":" + std::to_string(c.health_port));
+                    (c.health_port == 0 ? std::string("(off)") : listen_text(c.health_address, c.health_port));
   if (c.role == node_role::gateway) out += std::string(" manage_forwarding=") + (c.manage_forwarding ? "true" : "false");
   out += " config_file=" + (c.config_file.empty() ? std::string("(none)") : c.config_file);
   // The token pasted into another setting (a URL that is all host name, say) is still cut out.

@@ -127,5 +127,7 @@ const char* name_of(node_role role);
 
 /// "ADDRESS:PORT" (IPv4, or [IPv6]) → the address without brackets and a port from 1 to 65535.
 std::optional<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view text);
+/// The other way: "address:port", an IPv6 address in brackets.
+std::string listen_text(const std::string& address, std::uint16_t port);
 
 }  // namespace firebreak::config

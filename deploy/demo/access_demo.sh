@@ -170,6 +170,7 @@ start_env_gateway() {
   PIDS+=("$!")
   GW_PID[$n]=$!
   GW_NS[$n]=$ns
+  GW_SOCK[$n]=$WORK/gateway-$n.sock
 }
 # Waits (up to 20 s) until /healthz in namespace $1 answers 200 (what Nomad's check waits for).
 wait_healthy() {
@@ -180,6 +181,12 @@ wait_healthy() {
   return 1
 }
 GW_NS[1]=$GATEWAY
+GW_SOCK[1]=$WORK/gateway.sock
+# True when gateway $1's status shows a live connection (Ada's).
+holds_connection() {
+  in_ns "${GW_NS[$1]}" "$FIREBREAK" gateway status --json --status-socket "${GW_SOCK[$1]}" 2>/dev/null \
+    | python3 -c 'import json,sys; sys.exit(not any(c["state"] in ("connected","idle") for c in json.load(sys.stdin)["connections"]))'
+}
 
 say "A second office gateway starts, configured through its environment, as the Nomad job does it"
 office_gateway_namespace 2
@@ -201,13 +208,7 @@ PIDS+=("$!")
 sleep 1
 # The gateway Ada's connection goes through: the one whose status shows a live connection.
 serving=""
-for n in 1 2; do
-  if in_ns "${GW_NS[$n]}" "$FIREBREAK" gateway status --json \
-       --status-socket "$WORK/gateway$([[ $n == 1 ]] || echo "-$n").sock" 2>/dev/null \
-     | python3 -c 'import json,sys; sys.exit(not any(c["state"] in ("connected","idle") for c in json.load(sys.stdin)["connections"]))'; then
-    serving=$n
-  fi
-done
+for n in 1 2; do holds_connection "$n" && serving=$n; done
 [[ -n $serving ]] || die "no gateway holds Ada's connection"
 sigterms=()
 # One step of the rolling upgrade: old gateway $1 is replaced by new gateway $2.
@@ -255,9 +256,7 @@ print(f"    out of reach: {longest} ms. (Without the goodbye, her laptop would w
 PY
 # The gateway Ada is on now.
 now_on=3
-in_ns "${GW_NS[4]}" "$FIREBREAK" gateway status --json --status-socket "$WORK/gateway-4.sock" 2>/dev/null \
-  | python3 -c 'import json,sys; sys.exit(not any(c["state"] in ("connected","idle") for c in json.load(sys.stdin)["connections"]))' \
-  && now_on=4
+holds_connection 4 && now_on=4
 
 say "Health and metrics: every daemon serves /healthz and Prometheus /metrics (--health-listen)"
 echo "    The laptop's /metrics, a few of its lines:"

@@ -18,6 +18,7 @@
 #include "transport/websocket/io_threads.hpp"
 #include "transport/websocket/listener.hpp"
 #include "transport/websocket/logger.hpp"
+#include "transport/websocket/target.hpp"
 
 namespace firebreak::websocket {
 
@@ -64,34 +65,34 @@ class exchange : public std::enable_shared_from_this<exchange> {
 
  private:
   void on_request(boost::system::error_code ec) {
-    if (ec == http::error::header_limit) return answer({431, "text/plain; charset=utf-8", "request header too large\n"}, false);
-    if (ec == http::error::body_limit) return answer({413, "text/plain; charset=utf-8", "no request body expected\n"}, false);
+    if (ec == http::error::header_limit) return answer({431, "text/plain; charset=utf-8", "request header too large\n"});
+    if (ec == http::error::body_limit) return answer({413, "text/plain; charset=utf-8", "no request body expected\n"});
     if (ec == beast::error::timeout || ec == http::error::end_of_stream || ec == net::error::eof ||
         ec == net::error::connection_reset || ec == net::error::operation_aborted)
       return;
-    if (ec) return answer({400, "text/plain; charset=utf-8", "malformed HTTP request\n"}, false);
+    if (ec) return answer({400, "text/plain; charset=utf-8", "malformed HTTP request\n"});
     const auto& request = parser_.get();
     head_ = request.method() == http::verb::head;
     if (request.method() != http::verb::get && !head_)
-      return answer({405, "text/plain; charset=utf-8", "only GET and HEAD\n"}, true);
-    const std::string target(request.target().data(), request.target().size());
+      return answer({405, "text/plain; charset=utf-8", "only GET and HEAD\n"});
+    const std::string path(path_of(std::string_view(request.target().data(), request.target().size())));
     http_answer out;
     try {
-      out = core_.handler(target.substr(0, target.find('?')));
+      out = core_.handler(path);
     } catch (const std::exception& e) {
-      logger()->error("http endpoint: the handler threw on {}: {}", target.substr(0, target.find('?')), e.what());
+      logger()->error("http endpoint: the handler threw on {}: {}", path, e.what());
       out = {500, "text/plain; charset=utf-8", "internal error\n"};
     }
-    answer(std::move(out), true);
+    answer(std::move(out));
   }
 
-  void answer(http_answer out, bool allowed_header) {
+  void answer(http_answer out) {
     response_.version(11);
     response_.result(out.status);
     response_.set(http::field::server, "firebreak");
     response_.set(http::field::content_type, out.content_type);
     response_.set(http::field::cache_control, "no-store");
-    if (out.status == 405 && allowed_header) response_.set(http::field::allow, "GET, HEAD");
+    if (out.status == 405) response_.set(http::field::allow, "GET, HEAD");
     response_.keep_alive(false);
     response_.body() = std::move(out.body);
     response_.prepare_payload();

@@ -27,6 +27,7 @@
 #include "transport/websocket/io_threads.hpp"
 #include "transport/websocket/listener.hpp"
 #include "transport/websocket/logger.hpp"
+#include "transport/websocket/target.hpp"
 
 namespace firebreak::websocket {
 
@@ -239,8 +240,6 @@ class https_connection : public std::enable_shared_from_this<https_connection> {
     beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
     beast::get_lowest_layer(stream_).close();
   }
-
-  static std::string path_of(const std::string& target) { return target.substr(0, target.find('?')); }
 
   https_server::core& core_;
   const std::uint64_t id_;

@@ -80,4 +80,6 @@ target_result parse_target(std::string_view target) {
   return {std::move(out), std::nullopt};
 }
 
+std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
+
 }  // namespace firebreak::websocket

@@ -26,6 +26,10 @@ struct target_result {
   std::optional<std::string> error;     // for a person; never repeats a parameter's value
 };
 
+/// The path of a request target: everything before its '?' (never the query, which may carry a
+/// token), as sent. For logs and for routing that ignores the query.
+std::string_view path_of(std::string_view target);
+
 /// Splits a request target in origin form. A path must start with '/'. A parameter without '=' has an
 /// empty value; empty pieces ("a=1&&b=2") are skipped. A parameter given twice is an error: two tokens
 /// in one request is ambiguous, and ambiguity is not something to resolve silently in front of a
