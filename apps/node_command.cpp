@@ -19,6 +19,7 @@
 #include "actors/connection/ice_actor.hpp"
 #include "actors/gateway/authorization_actor.hpp"
 #include "actors/gateway/gateway_tunnel.hpp"
+#include "actors/node/data_plane.hpp"
 #include "actors/node/supervisor.hpp"
 #include "actors/portal_link/portal_link.hpp"
 #include "apps/health_routes.hpp"
@@ -365,7 +366,7 @@ int run_node(node_command& cmd, char** envp) {
 
 
   std::error_code ec;
-  auto tun = std::make_shared<tun::tun_device>(tun::tun_device::open(conf.interface, ec, why));
+  auto tun = std::make_shared<tun::tun_device>(tun::tun_device::open(conf.interface, ec, why, true));
   if (ec) {
     std::cerr << "firebreak " << who << ": " << why << "\n";
     return 1;
@@ -413,13 +414,15 @@ int run_node(node_command& cmd, char** envp) {
     node::ice_options ice{conf.relay_only, conf.local_addresses};
 
     auto credit = std::make_shared<std::atomic<int>>(0);
+    // Bulk packets seal on the TUN reader's thread and open on the ICE loop's, past the actors.
+    auto plane = std::make_shared<node::data_plane>(tun);
     caf::actor tunnel, authorization;
     if (cmd.role == config::node_role::client) {
       client::tunnel_settings ts{tun,  credit, base, ice, 64, std::chrono::milliseconds(2000), component_logger("tunnel"),
-                                 conf.goodbye};
+                                 conf.goodbye, plane};
       tunnel = sys.spawn(client::client_tunnel, ts);
     } else {
-      gateway::tunnel_settings ts{tun, credit, base, ice, component_logger("tunnel"), conf.goodbye};
+      gateway::tunnel_settings ts{tun, credit, base, ice, component_logger("tunnel"), conf.goodbye, plane};
       tunnel = sys.spawn(gateway::gateway_tunnel, ts);
       authorization = sys.spawn(gateway::authorization_actor,
                                 gateway::authorization_settings{tunnel, {}, component_logger("authorization")});
@@ -453,7 +456,9 @@ int run_node(node_command& cmd, char** envp) {
     tun::tun_reader reader(
         tun->fd(), credit,
         [tunnel](tun::tun_reader::batch&& b) { caf::anon_send(tunnel, messages::packet_batch{{}, std::move(b)}); },
-        [sup](const std::string& what) { caf::anon_send(sup, messages::fatal_atom::value, what); });
+        [sup](const std::string& what) { caf::anon_send(sup, messages::fatal_atom::value, what); }, 128, 32,
+        tun->vnet_header(),
+        [plane](tun::tun_reader::views packets, std::vector<std::size_t>& rest) { plane->outbound(packets, rest); });
 
     auto status = status_server::start(
         conf.status_socket,

@@ -22,6 +22,10 @@
 #include <caf/all.hpp>
 #include <caf/type_id.hpp>
 
+namespace firebreak::connection {
+class fast_link;
+}
+
 namespace firebreak::messages {
 
 enum class close_mode : std::uint8_t {
@@ -57,6 +61,9 @@ struct connection_spec {
   std::vector<std::string> stun_servers;  // "host:port"
   bool relay_only = false;                // only relayed candidates (tests; strict networks)
   std::vector<std::string> local_addresses;  // host candidates only on these; empty: all but loopback
+  /// The connection's data-path entry (fast_link.hpp), shared with the owner's data plane; null: every
+  /// packet goes through the actors (tests, tools).
+  std::shared_ptr<connection::fast_link> fast;
 };
 
 /// Candidates the remote side trickled (through the portal), or their invalidation.
@@ -149,6 +156,13 @@ struct wg_status {
   std::string detail;
 };
 
+/// Control packets (a goodbye) the fast path opened, for the WireGuard sub-actor to act on, with the
+/// size of the datagram each came in.
+struct opened_control {
+  std::vector<std::vector<std::uint8_t>> packets;
+  std::vector<std::size_t> datagram_sizes;
+};
+
 /// The WireGuard sub-actor's timer, with a generation so a superseded one is ignored.
 struct wg_tick {
   std::uint64_t generation = 0;
@@ -230,6 +244,9 @@ typename Inspector::result_type inspect(Inspector& f, connection_status& x) {
            x.last_handshake_unix_ms, x.tx_bytes, x.rx_bytes, x.dropped);
 }
 
+/// From a data thread: the engine wants the WireGuard sub-actor to look (a handshake to send, an earlier
+/// deadline, a completed handshake to report).
+using wg_kick_atom = caf::atom_constant<caf::atom("wgkick")>;
 using counters_atom = caf::atom_constant<caf::atom("counters")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
 using ice_closed_atom = caf::atom_constant<caf::atom("iceclosed")>;
@@ -245,5 +262,6 @@ void register_connection_messages(caf::actor_system_config& cfg);
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(firebreak::messages::connection_spec)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(firebreak::messages::path_ready)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(firebreak::messages::datagram_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(firebreak::messages::opened_control)
 // Payload: a trace shows that a batch passed, never its bytes.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(firebreak::messages::packet_batch)

@@ -219,6 +219,41 @@ void on_flow_created(tunnel_self* self, const client_topic::flow_created& e) {
   }
 }
 
+/// What the data plane may do without asking this actor: the routes, each with its flow's gateway and,
+/// while that connection is up, its fast_link.
+class client_policy final : public node::data_plane::policy {
+ public:
+  explicit client_policy(const tunnel_state& st) {
+    for (const auto& [id, r] : st.resources) {
+      if (!r.prefix) continue;
+      routes_.insert(prefix_of(*r.prefix), targets_.size());
+      targets_.push_back({r.gateway, r.gateway.empty() ? nullptr : st.connections.fast_link_of(r.gateway)});
+    }
+  }
+  connection::fast_link* outbound(const ip::packet_info& p, std::int64_t) const override {
+    auto i = routes_.lookup(p.v6, p.dst.data());
+    return i ? targets_[*i].link.get() : nullptr;
+  }
+  bool inbound(const std::string& peer, const ip::packet_info& p, std::int64_t) const override {
+    // A gateway speaks for the resources whose flows go through it, and no others.
+    auto i = routes_.lookup(p.v6, p.src.data());
+    return i && !targets_[*i].gateway.empty() && targets_[*i].gateway == peer;
+  }
+
+ private:
+  struct target {
+    std::string gateway;
+    std::shared_ptr<connection::fast_link> link;
+  };
+  wireguard::allowed_ips<std::size_t> routes_;
+  std::vector<target> targets_;
+};
+
+void publish(tunnel_self* self) {
+  auto& st = self->state;
+  if (st.settings.plane) st.settings.plane->publish(std::make_shared<const client_policy>(st));
+}
+
 json status_head(const tunnel_state& st) {
   json resources = json::array();
   for (const auto& [id, r] : st.resources)
@@ -230,15 +265,18 @@ json status_head(const tunnel_state& st) {
                          {"expires_at_unix_ms", r.gateway.empty() || !r.expires_at ? json(nullptr)
                                                                                  : json(*r.expires_at * 1000)},
                          {"held_packets", r.held.size()}});
+  const auto fast = st.settings.plane ? st.settings.plane->counters() : node::data_plane::totals{};
   return {{"role", "client"},
           {"interface", st.settings.tun->name()},
           {"ipv4", st.interface.ipv4},
           {"ipv6", st.interface.ipv6},
           {"resources", resources},
-          {"packets", {{"to_gateways", st.to_gateways}, {"from_gateways", st.from_gateways}}},
-          {"bytes", {{"to_gateways", st.bytes_to_gateways}, {"from_gateways", st.bytes_from_gateways}}},
+          {"packets", {{"to_gateways", st.to_gateways + fast.out_packets}, {"from_gateways", st.from_gateways + fast.in_packets}}},
+          {"bytes", {{"to_gateways", st.bytes_to_gateways + fast.out_bytes},
+                     {"from_gateways", st.bytes_from_gateways + fast.in_bytes}}},
           {"goodbyes", st.goodbyes.to_json()},
           {"flows", st.flows.to_json()},
+          {"fast_path", st.settings.plane ? st.settings.plane->to_json() : json(nullptr)},
           {"dropped",
            {{"held_overflow", st.held_drops},
             {"multicast", st.multicast},
@@ -246,7 +284,7 @@ json status_head(const tunnel_state& st) {
             {"no_resource", st.no_resource},
             {"spoofed_source", st.spoofed},
             {"unparsable", st.unparsable},
-            {"tun_write_failed", st.tun_write_failed}}}};
+            {"tun_write_failed", st.tun_write_failed + fast.tun_write_failed}}}};
 }
 
 }  // namespace
@@ -257,6 +295,7 @@ caf::behavior client_tunnel(tunnel_self* self, tunnel_settings settings) {
   st.log = st.settings.log ? st.settings.log : spdlog::default_logger();
   st.links = std::make_unique<tun::link_config>();
   st.connections.init(self, st.settings.connection, st.settings.ice);
+  st.connections.set_data_plane(st.settings.plane);
 
   return {
       [=](const caf::actor& portal) { self->state.portal = portal; },
@@ -303,6 +342,7 @@ caf::behavior client_tunnel(tunnel_self* self, tunnel_settings settings) {
               }
             },
             in.event);
+        publish(self);
       },
       [=](packet_batch& batch) {
         auto& s = self->state;
@@ -336,6 +376,7 @@ caf::behavior client_tunnel(tunnel_self* self, tunnel_settings settings) {
             s.log->info("[peer {}] connected ({})", e.peer_id, e.relayed ? "relayed" : "direct");
             observe_setup(self, e.peer_id);
           }
+          publish(self);
           return;
         }
         s.log->info("[peer {}] connection {}{}: its resources ask for a flow again on their next packet", e.peer_id,
@@ -350,6 +391,7 @@ caf::behavior client_tunnel(tunnel_self* self, tunnel_settings settings) {
             // Its next flow is set up from its next request, not from this one's.
             r.setup_since.reset();
           }
+        publish(self);
       },
       [=](const handshake_done& h) { self->state.flows.handshakes += h.count; },
       [=](node_status_atom) -> caf::result<std::string> {
@@ -358,6 +400,7 @@ caf::behavior client_tunnel(tunnel_self* self, tunnel_settings settings) {
       [=](shutdown_atom, const std::string& reason) {
         trace::trace_in(self, "shutdown", {}, reason);
         auto& s = self->state;
+        if (s.settings.plane) s.settings.plane->publish(nullptr);
         s.connections.close_all(reason, s.settings.goodbye ? close_mode::goodbye_and_flush : close_mode::silent);
         self->quit();
       },

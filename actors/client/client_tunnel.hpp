@@ -14,6 +14,10 @@
 //   G's goodbye ──> its connection closed as on a failure: its resources ask for a flow again
 //   a p2p control packet from the TUN (a local program forging a goodbye) ──> dropped, counted
 //   packets from gateway G ──> the TUN, if their source lies in a resource whose flow goes through G
+//   after every change of routes, flows or connections ──> a new policy snapshot for the data plane:
+//       packets to a resource whose flow's connection is up are sealed on the TUN reader's thread,
+//       packets from its gateway written to the TUN on the ICE thread, under the same rules as here;
+//       everything else still comes here
 //   shutdown_atom, reason ("shutdown" | "signed_out") ──> goodbye to every connected gateway (silent while in ICE), quit
 //
 // The client has no separate authorization actor: what it may reach is its resource list, which is
@@ -28,6 +32,7 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/node/data_plane.hpp"
 #include "actors/node/flow_counters.hpp"
 #include "actors/node/peer_connections.hpp"
 #include "actors/node/tunnel_common.hpp"
@@ -48,6 +53,8 @@ struct tunnel_settings {
   std::chrono::milliseconds flow_request_interval{2000};
   std::shared_ptr<spdlog::logger> log;
   bool goodbye = true;  // closing a connection tells the gateway
+  /// Bulk packets without a message (data_plane.hpp); null: every packet through this actor.
+  std::shared_ptr<node::data_plane> plane;
 };
 
 struct resource_entry {

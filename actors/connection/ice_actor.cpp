@@ -60,6 +60,7 @@ caf::behavior ice_actor(ice_self* self, caf::actor connection, caf::actor wiregu
                         ice_settings settings) {
   auto& st = self->state;
   st.peer_id = spec.peer_id;
+  st.fast = spec.fast;
   st.log = settings.log ? settings.log : spdlog::default_logger();
 
   ice::agent_config cfg;
@@ -90,13 +91,21 @@ caf::behavior ice_actor(ice_self* self, caf::actor connection, caf::actor wiregu
     tell(ice_addr, conn, ice_gathered{r.candidates, r.relayed, r.warnings});
   };
   events.state = [ice_addr, conn](ice::agent_state s) { tell(ice_addr, conn, ice_status{phase_of(s), {}}); };
-  events.selected = [ice_addr, conn, wg, path_holder](const ice::selected_pair& p) {
+  auto fast = spec.fast;
+  events.selected = [ice_addr, conn, wg, path_holder, fast](const ice::selected_pair& p) {
     tell(ice_addr, conn, ice_path{p.relayed(), std::string(to_string(p.local)) + " " + p.local_address,
                         std::string(to_string(p.remote)) + " " + p.remote_address});
+    // Bulk data leaves on the selected pair's socket directly; through libnice when this side relays.
+    if (fast) fast->set_direct(p.socket_fd, reinterpret_cast<const sockaddr*>(&p.remote_sockaddr), p.remote_sockaddr_len);
     if (auto agent = path_holder->lock()) tell(ice_addr, wg, path_ready{std::make_shared<agent_path>(agent)});
   };
   // Bulk data is not traced: the batches go anonymously, without taking a reference to this actor each.
-  events.datagrams = [wg](std::vector<ice::datagram>&& batch) { tell({}, wg, datagram_batch{std::move(batch)}); };
+  // Transport data the fast path can open goes straight to the node's data plane; the rest to the actor.
+  events.datagrams = [wg, fast](std::vector<ice::datagram>&& batch) {
+    if (fast) fast->receive(batch, {std::chrono::steady_clock::now().time_since_epoch(),
+                                    std::chrono::system_clock::now().time_since_epoch()});
+    if (!batch.empty()) tell({}, wg, datagram_batch{std::move(batch)});
+  };
 
   std::string error;
   st.agent = ice::agent::start(*settings.loop, std::move(cfg), std::move(events), error);
@@ -126,6 +135,8 @@ caf::behavior ice_actor(ice_self* self, caf::actor connection, caf::actor wiregu
         trace::trace_in(self, "close_connection", {{}, {}, {}, s.peer_id}, c.reason);
         if (s.closing) return;
         s.closing = true;
+        // Before libnice closes its sockets: nothing may be sent on a copy of one from now on.
+        if (s.fast) s.fast->clear_direct();
         if (!s.agent) {
           self->quit();
           return;

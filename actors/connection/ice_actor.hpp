@@ -5,9 +5,11 @@
 //     remote_candidates ──> agent (a string that does not parse: logged with the peer id, counted)
 //     agent connected   ──ice_status──> connection;  selected pair ──ice_path──> connection,
 //                                                                   ──path_ready──> wireguard
-//     agent datagrams   ──datagram_batch──> wireguard (batched by the agent, no hop via the connection)
+//                                     (and the pair's socket to the fast_link, unless this side relays)
+//     agent datagrams   ──transport data the fast_link opens: to the node's data plane, no message
+//                       ──the rest: datagram_batch──> wireguard (batched by the agent)
 //     agent failed (all pairs failed, consent lost, no candidate) ──ice_status{failed}──> connection
-//   close_connection ── agent closes (TURN allocations released) ──> quit when libnice is done
+//   close_connection ── the fast_link's socket cleared, agent closes (TURN allocations released) ──> quit when libnice is done
 #pragma once
 
 #include <memory>
@@ -15,6 +17,7 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/connection/fast_link.hpp"
 #include "messages/connection_messages.hpp"
 #include "transport/ice/ice_agent.hpp"
 
@@ -31,6 +34,7 @@ struct ice_actor_state {
   std::shared_ptr<spdlog::logger> log;
   std::uint64_t bad_candidates = 0;
   bool closing = false;
+  std::shared_ptr<fast_link> fast;  // the data-path entry: its direct socket is set and cleared here
   static inline const char* name = "ice";
 };
 

@@ -7,6 +7,12 @@
 //      wg_tick ─> engine timers; then:  data unanswered 15 s ─> wg_status{unanswered} to the connection
 //                                        attempts ran out     ─> wg_status{gave_up}
 //   close_connection ─> (goodbye_and_flush with a session: a goodbye sealed and sent) ─> quit
+//
+// The engine lives in the connection's fast_link (fast_link.hpp), shared with the data threads under
+// its lock: once a session and a path exist the link is open, and bulk packets are sealed and opened
+// there without a message; the actor still gets everything else (handshakes, datagrams while the link
+// is closed, control packets the fast path opened as opened_control, and wg_kick when the engine
+// wants a look after a data thread used it). Datagrams the actor sends leave after the lock is released.
 //   a decrypted goodbye (p2p control packet) ─> wg_status{goodbye} to the connection, nothing delivered;
 //   other control packets (malformed, unknown events) are dropped and counted, never delivered
 //
@@ -22,6 +28,7 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/connection/fast_link.hpp"
 #include "messages/connection_messages.hpp"
 #include "transport/wireguard/device.hpp"
 #include "transport/wireguard/random.hpp"
@@ -37,7 +44,7 @@ struct wireguard_settings {
 };
 
 struct wireguard_state {
-  std::unique_ptr<wireguard::device> device;
+  std::shared_ptr<fast_link> link;  // the engine, its peer, the armed deadline: under link->mu
   wireguard::peer_id peer = 0;
   std::string peer_id;
   bool controlling = false;
@@ -47,9 +54,8 @@ struct wireguard_state {
   std::shared_ptr<spdlog::logger> log;
   std::vector<std::uint8_t> buffer;  // one datagram or packet at a time
   std::uint64_t generation = 0;
-  std::optional<wireguard::mono_time> timer_at;
+  std::vector<std::vector<std::uint8_t>> outbox;  // to send once the link's lock is released
   bool told_session = false, told_unanswered = false, told_gave_up = false, told_goodbye = false;
-  std::uint64_t handshakes_told = 0;  // completed handshakes already reported to the sink
   std::uint64_t control_drops = 0;  // control packets that were not a goodbye
   std::uint64_t no_path_drops = 0;
   // Datagrams from before the path existed (a handshake response can be due before this side's ICE

@@ -137,6 +137,34 @@ void observe_setup(tunnel_self* self, const std::string& client) {
   st.setup_since.erase(it);
 }
 
+/// What the data plane may do without asking this actor: a copy of the grants, and the fast_link of each
+/// client whose connection is up.
+class gateway_policy final : public node::data_plane::policy {
+ public:
+  explicit gateway_policy(const tunnel_state& st) : grants_(st.grants) {
+    for (const auto& peer : st.connections.peers())
+      if (auto link = st.connections.fast_link_of(peer)) links_.emplace(peer, std::move(link));
+  }
+  connection::fast_link* outbound(const ip::packet_info& p, std::int64_t now_ms) const override {
+    auto client = grants_.client_at(p.v6, p.dst);
+    if (!client || grants_.to_client(*client, p, now_ms) != verdict::allow) return nullptr;
+    auto it = links_.find(*client);
+    return it == links_.end() ? nullptr : it->second.get();
+  }
+  bool inbound(const std::string& peer, const ip::packet_info& p, std::int64_t now_ms) const override {
+    return grants_.from_client(peer, p, now_ms) == verdict::allow;
+  }
+
+ private:
+  grant_table grants_;
+  std::map<std::string, std::shared_ptr<connection::fast_link>> links_;
+};
+
+void publish(tunnel_self* self) {
+  auto& st = self->state;
+  if (st.settings.plane) st.settings.plane->publish(std::make_shared<const gateway_policy>(st));
+}
+
 json grants_json(const grant_table& grants) {
   json out = json::array();
   for (const auto& [id, c] : grants.clients()) {
@@ -162,6 +190,7 @@ caf::behavior gateway_tunnel(tunnel_self* self, tunnel_settings settings) {
   st.log = st.settings.log ? st.settings.log : spdlog::default_logger();
   st.links = std::make_unique<tun::link_config>();
   st.connections.init(self, st.settings.connection, st.settings.ice);
+  st.connections.set_data_plane(st.settings.plane);
 
   return {
       [=](const caf::actor& portal) { self->state.portal = portal; },
@@ -209,10 +238,12 @@ caf::behavior gateway_tunnel(tunnel_self* self, tunnel_settings settings) {
           s.setup_since.try_emplace(f.client.id, self->clock().now());
           observe_setup(self, f.client.id);
         }
+        publish(self);  // a replaced connection's link leaves the snapshot at once
       },
       [=](client_grants& g) {
         trace::trace_in(self, "client_grants", {g.client_id, {}, {}, {}}, std::to_string(g.resources.size()) + " grant(s)");
         self->state.grants.replace(std::move(g));
+        publish(self);
       },
       [=](const client_unauthorized& u) {
         trace::trace_in(self, "client_unauthorized", {u.client_id, {}, {}, u.client_id}, u.reason);
@@ -251,17 +282,20 @@ caf::behavior gateway_tunnel(tunnel_self* self, tunnel_settings settings) {
           s.setup_since.erase(e.peer_id);
         }
         if (e.state == connection_state::connected) observe_setup(self, e.peer_id);
+        publish(self);
       },
       [=](const handshake_done& h) { self->state.flows.handshakes += h.count; },
       [=](node_status_atom) -> caf::result<std::string> {
         auto& s = self->state;
+        const auto fast = s.settings.plane ? s.settings.plane->counters() : node::data_plane::totals{};
         json head = {{"role", "gateway"},
                      {"interface", s.settings.tun->name()},
                      {"ipv4", s.interface.ipv4},
                      {"ipv6", s.interface.ipv6},
                      {"grants", grants_json(s.grants)},
-                     {"packets", {{"to_resources", s.forwarded_in}, {"to_clients", s.forwarded_out}}},
-                     {"bytes", {{"to_resources", s.bytes_in}, {"to_clients", s.bytes_out}}},
+                     {"packets", {{"to_resources", s.forwarded_in + fast.in_packets},
+                                  {"to_clients", s.forwarded_out + fast.out_packets}}},
+                     {"bytes", {{"to_resources", s.bytes_in + fast.in_bytes}, {"to_clients", s.bytes_out + fast.out_bytes}}},
                      {"dropped",
                       {{"spoofed_source", s.drops.spoofed},
                        {"not_granted", s.drops.not_granted},
@@ -271,15 +305,17 @@ caf::behavior gateway_tunnel(tunnel_self* self, tunnel_settings settings) {
                        {"control_from_tun", s.drops.control_from_tun},
                        {"unparsable", s.drops.unparsable},
                        {"no_connection", s.drops.no_connection},
-                       {"tun_write_failed", s.drops.tun_write_failed}}},
+                       {"tun_write_failed", s.drops.tun_write_failed + fast.tun_write_failed}}},
                      {"icmp_prohibited_sent", s.drops.icmp_sent},
                      {"goodbyes", s.goodbyes.to_json()},
+                     {"fast_path", s.settings.plane ? s.settings.plane->to_json() : json(nullptr)},
                      {"flows", s.flows.to_json()}};
         return node::answer_status(self, s.connections, std::move(head));
       },
       [=](shutdown_atom, const std::string& reason) {
         trace::trace_in(self, "shutdown", {}, reason);
         auto& s = self->state;
+        if (s.settings.plane) s.settings.plane->publish(nullptr);
         s.connections.close_all(reason, s.settings.goodbye ? close_mode::goodbye_and_flush : close_mode::silent);
         self->quit();
       },

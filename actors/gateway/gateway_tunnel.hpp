@@ -14,6 +14,9 @@
 //   client_unauthorized (its last grant is gone) ──> goodbye to that client, connection closed
 //       (goodbyes off: the connection stays, its packets refused, until ICE or WireGuard ends it)
 //   connection closed by the client's goodbye ──> forgotten, as on a failure
+//   after every change of grants or connections ──> a new policy snapshot for the data plane: granted
+//       packets of a connected client pass on the ICE thread, answers to it are sealed on the TUN
+//       reader's thread, with the same checks on every packet; every other packet still comes here
 //   shutdown_atom, reason ──> goodbye to every connected client (silent while in ICE), quit
 #pragma once
 
@@ -23,6 +26,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/gateway/grant_table.hpp"
+#include "actors/node/data_plane.hpp"
 #include "actors/node/flow_counters.hpp"
 #include "actors/node/peer_connections.hpp"
 #include "actors/node/tunnel_common.hpp"
@@ -39,6 +43,8 @@ struct tunnel_settings {
   node::ice_options ice;
   std::shared_ptr<spdlog::logger> log;
   bool goodbye = true;  // closing a connection tells the client (off: silent, as before the goodbye)
+  /// Bulk packets without a message (data_plane.hpp); null: every packet through this actor.
+  std::shared_ptr<node::data_plane> plane;
 };
 
 struct drop_counters {

@@ -71,13 +71,26 @@ caf::actor peer_connections::start(connection_spec spec) {
   if (auto it = live_.find(peer); it != live_.end())
     self_->send(it->second.actor, close_connection{"replaced by a new flow", close_mode::silent});
   auto keys = keys_of(spec);
+  std::shared_ptr<connection::fast_link> fast;
+  if (sink_) {
+    fast = std::make_shared<connection::fast_link>(peer);
+    fast->sink = sink_;
+    spec.fast = fast;
+  }
   auto actor = self_->spawn(connection::connection_actor, std::move(spec), base_);
-  live_[peer] = entry{actor, connection_state::connecting, std::move(keys)};
+  live_[peer] = entry{actor, connection_state::connecting, std::move(keys), {}, std::move(fast)};
   if (auto early = early_.find(peer); early != early_.end()) {
     self_->send(actor, remote_candidates{std::move(early->second), false});
     early_.erase(early);
   }
   return actor;
+}
+
+std::shared_ptr<connection::fast_link> peer_connections::fast_link_of(const std::string& peer) const {
+  auto it = live_.find(peer);
+  if (it == live_.end()) return nullptr;
+  const auto st = it->second.state;
+  return st == connection_state::connected || st == connection_state::idle ? it->second.fast : nullptr;
 }
 
 caf::actor peer_connections::find(const std::string& peer) const {

@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/connection/connection_actor.hpp"
+#include "actors/connection/fast_link.hpp"
 #include "messages/connection_messages.hpp"
 #include "messages/portal_events.hpp"
 
@@ -33,6 +34,12 @@ class peer_connections {
   peer_connections() = default;
   /// `base.owner` and `base.wireguard.packet_sink` are set to `self` here.
   void init(caf::event_based_actor* self, connection::connection_settings base, ice_options options);
+
+  /// Where connections started from now on open bulk packets to (the node's data plane); null: every
+  /// packet goes through the actors.
+  void set_data_plane(std::shared_ptr<connection::inbound_sink> sink) { sink_ = std::move(sink); }
+  /// The data-path entry of `peer`'s connection while it is connected or idle, else null.
+  std::shared_ptr<connection::fast_link> fast_link_of(const std::string& peer) const;
 
   /// The relays of init or relays_presence: used by connections started from now on.
   void set_relays(const std::vector<messages::relay>& relays);
@@ -74,7 +81,9 @@ class peer_connections {
     messages::connection_state state = messages::connection_state::connecting;
     std::string keys;  // preshared key and ICE credentials, compared only; secret
     caf::actor data_path;  // while connected or idle
+    std::shared_ptr<connection::fast_link> fast;
   };
+  std::shared_ptr<connection::inbound_sink> sink_;
   caf::event_based_actor* self_ = nullptr;
   connection::connection_settings base_;
   ice_options options_;

@@ -7,7 +7,9 @@
 //
 // Resources: web 10.72.0.2 (TCP 8080 only), files 10.72.0.3 (everything), office-net 10.72.0.0/24 (UDP 9
 // only) in site A; lab 10.73.0.2 in site B. What is checked, in one topology (building it takes seconds):
-//   * a 100 MB download with curl, checksum compared; the same through the relay only;
+//   * a 100 MB download with curl, checksum compared, on the fast path (sealed on the gateway's TUN
+//     reader, opened and coalesced into super-packets on the client's ICE thread); the same through
+//     the relay only;
 //   * web and files (site A) share one connection; lab (site B) uses the other gateway;
 //   * a ping to web (not granted: ICMP) is answered with ICMP "administratively prohibited";
 //   * a client that sends to an address outside its grants (connection_peer with the client's own
@@ -82,6 +84,16 @@ TEST_CASE("firebreak client and gateway: downloads, shared and separate connecti
 
     auto sa = t.status(t.gw_a, "gateway", "gw-a.sock");
     CHECK(live_connections(sa).size() == 1);
+    // The download took the fast path: sealed on the gateway's TUN reader, opened on the client's ICE
+    // thread and written to its TUN as coalesced super-packets (fewer writes than packets), never
+    // through a mailbox; and the tunnels' own counters include it.
+    const auto& gfast = sa.at("fast_path");
+    const auto& cfast = s.at("fast_path");
+    CHECK(gfast.at("packets_sealed").get<std::uint64_t>() > 50'000);  // 100 MB in segments of < 1.4 kB
+    CHECK(cfast.at("packets_opened").get<std::uint64_t>() > 50'000);
+    CHECK(cfast.at("tun_frames_written").get<std::uint64_t>() < cfast.at("packets_opened").get<std::uint64_t>());
+    CHECK(s.at("packets").at("from_gateways").get<std::uint64_t>() >= cfast.at("packets_opened").get<std::uint64_t>());
+    CHECK(sa.at("packets").at("to_clients").get<std::uint64_t>() >= gfast.at("packets_sealed").get<std::uint64_t>());
     REQUIRE(sa.at("grants").size() == 1);
     CHECK(sa.at("grants")[0].at("resources").size() == 2);  // web and files
 

@@ -183,7 +183,14 @@ struct agent::impl {
     if (me->closed) return;
     enlarge_buffers(agent, stream_id, component);
     selected_pair p{type_of(local->type), type_of(remote->type), address_text(local->addr), address_text(remote->addr)};
+    GSocket* socket = p.local == candidate_type::relayed ? nullptr : nice_agent_get_selected_socket(agent, stream_id, component);
+    if (socket) {
+      p.socket_fd = g_socket_get_fd(socket);
+      nice_address_copy_to_sockaddr(&remote->addr, reinterpret_cast<sockaddr*>(&p.remote_sockaddr));
+      p.remote_sockaddr_len = remote->addr.s.addr.sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+    }
     if (me->events.selected) me->events.selected(p);
+    if (socket) g_object_unref(socket);
   }
 
   static void on_receive(NiceAgent*, guint, guint, guint len, gchar* buf, gpointer self) {

@@ -12,6 +12,8 @@
 // batch downstream rather than one per packet.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -65,6 +67,12 @@ struct selected_pair {
   std::string local_address;   // "ip:port"
   std::string remote_address;  // "ip:port"
   bool relayed() const { return local == candidate_type::relayed || remote == candidate_type::relayed; }
+  /// Only while the `selected` event runs: the selected pair's socket and the remote candidate's
+  /// address, for sending on it directly. -1 when this side's candidate is relayed (TURN framing is
+  /// libnice's) or the socket is not known.
+  int socket_fd = -1;
+  sockaddr_storage remote_sockaddr{};
+  socklen_t remote_sockaddr_len = 0;
 };
 
 struct gathering_result {

@@ -1,9 +1,12 @@
 #include "transport/tun/tun_device_linux.hpp"
 
+#include "transport/tun/vnet_split.hpp"
+
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,7 +14,7 @@
 
 namespace firebreak::tun {
 
-tun_device tun_device::open(const std::string& name, std::error_code& ec, std::string& why) {
+tun_device tun_device::open(const std::string& name, std::error_code& ec, std::string& why, bool offload) {
   tun_device dev;
   if (name.empty() || name.size() >= IFNAMSIZ) {
     ec = std::make_error_code(std::errc::invalid_argument);
@@ -32,22 +35,40 @@ tun_device tun_device::open(const std::string& name, std::error_code& ec, std::s
     return dev;
   }
   ifreq ifr{};
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0);
   std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
-  if (::ioctl(dev.fd_, TUNSETIFF, &ifr) < 0) {
+  int r = ::ioctl(dev.fd_, TUNSETIFF, &ifr);
+  if (r < 0 && offload && errno == EINVAL) {
+    // A kernel without the virtio header: the plain device.
+    ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+    r = ::ioctl(dev.fd_, TUNSETIFF, &ifr);
+  }
+  if (r < 0) {
     ec = std::error_code(errno, std::system_category());
     why = errno == EPERM ? "cannot create TUN interface '" + name + "': CAP_NET_ADMIN is required"
           : errno == EBUSY ? "TUN interface '" + name + "' is in use by another process"
                            : "cannot create TUN interface '" + name + "': " + ec.message();
     return dev;
   }
+  dev.vnet_ = (ifr.ifr_flags & IFF_VNET_HDR) != 0;
+  if (dev.vnet_) {
+    int header = static_cast<int>(vnet_header_size);
+    if (::ioctl(dev.fd_, TUNSETVNETHDRSZ, &header) == 0)
+      dev.tso_ = ::ioctl(dev.fd_, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) == 0;
+  }
   dev.name_ = ifr.ifr_name;
   dev.ifindex_ = static_cast<int>(::if_nametoindex(dev.name_.c_str()));
   return dev;
 }
 
+bool tun_device::write_frame(std::span<const iovec> parts) {
+  std::size_t total = 0;
+  for (const auto& p : parts) total += p.iov_len;
+  return ::writev(fd_, parts.data(), static_cast<int>(parts.size())) == static_cast<ssize_t>(total);
+}
+
 tun_device::tun_device(tun_device&& other) noexcept
-    : fd_(other.fd_), ifindex_(other.ifindex_), name_(std::move(other.name_)) {
+    : fd_(other.fd_), ifindex_(other.ifindex_), vnet_(other.vnet_), tso_(other.tso_), name_(std::move(other.name_)) {
   other.fd_ = -1;
 }
 
@@ -56,6 +77,8 @@ tun_device& tun_device::operator=(tun_device&& other) noexcept {
     if (fd_ >= 0) ::close(fd_);
     fd_ = other.fd_;
     ifindex_ = other.ifindex_;
+    vnet_ = other.vnet_;
+    tso_ = other.tso_;
     name_ = std::move(other.name_);
     other.fd_ = -1;
   }
@@ -73,7 +96,12 @@ long tun_device::read(std::span<std::uint8_t> buf) {
 }
 
 bool tun_device::write(std::span<const std::uint8_t> packet) {
-  return ::write(fd_, packet.data(), packet.size()) == static_cast<ssize_t>(packet.size());
+  if (!vnet_) return ::write(fd_, packet.data(), packet.size()) == static_cast<ssize_t>(packet.size());
+  // No offload asked for this packet: its checksums are complete.
+  static const std::uint8_t none[vnet_header_size] = {};
+  iovec iov[2] = {{const_cast<std::uint8_t*>(none), sizeof none},
+                  {const_cast<std::uint8_t*>(packet.data()), packet.size()}};
+  return ::writev(fd_, iov, 2) == static_cast<ssize_t>(sizeof none + packet.size());
 }
 
 }  // namespace firebreak::tun

@@ -1,6 +1,14 @@
-// The Linux TUN device: /dev/net/tun opened with IFF_TUN | IFF_NO_PI, so every read and write is exactly
-// one IP packet with no extra header. Non-blocking; the owner polls its descriptor.
+// The Linux TUN device: /dev/net/tun opened with IFF_TUN | IFF_NO_PI. Non-blocking; the owner polls its
+// descriptor.
+//
+// With `offload`, also IFF_VNET_HDR and TUNSETOFFLOAD (checksum, TSO for IPv4 and IPv6): every read is
+// a virtio_net_hdr and a packet that may be a TCP super-packet of up to 64 KiB (vnet_split.hpp cuts
+// it), every write gets an all-zero header in front. Where the kernel refuses the offloads the device
+// works without them; where it refuses the header, it is opened plain. Without `offload`, every read
+// and write is exactly one IP packet.
 #pragma once
+
+#include <sys/uio.h>
 
 #include <cstdint>
 #include <span>
@@ -12,7 +20,7 @@ namespace firebreak::tun {
 class tun_device {
  public:
   /// Creates (or attaches to) the interface `name`. The error names what to fix.
-  static tun_device open(const std::string& name, std::error_code& ec, std::string& why);
+  static tun_device open(const std::string& name, std::error_code& ec, std::string& why, bool offload = false);
 
   tun_device(tun_device&& other) noexcept;
   tun_device& operator=(tun_device&& other) noexcept;
@@ -23,15 +31,23 @@ class tun_device {
   int fd() const { return fd_; }
   const std::string& name() const { return name_; }
   int ifindex() const { return ifindex_; }
-  /// One packet into `buf`; 0 when none is waiting, -1 on error (errno set).
+  /// Reads carry a virtio_net_hdr (open with `offload`, accepted by the kernel).
+  bool vnet_header() const { return vnet_; }
+  /// The kernel took TUNSETOFFLOAD: reads may be super-packets.
+  bool segmentation_offload() const { return tso_; }
+  /// One frame into `buf` (with the virtio header when vnet_header()); 0 when none is waiting, -1 on
+  /// error (errno set).
   long read(std::span<std::uint8_t> buf);
-  /// One packet; false when the kernel refused it (errno set).
+  /// One plain IP packet (the header added when vnet_header()); false when the kernel refused it.
   bool write(std::span<const std::uint8_t> packet);
+  /// One frame exactly as given (the virtio header first when vnet_header()), from a scatter list.
+  bool write_frame(std::span<const iovec> parts);
 
  private:
   tun_device() = default;
   int fd_ = -1;
   int ifindex_ = 0;
+  bool vnet_ = false, tso_ = false;
   std::string name_;
 };
 

@@ -79,6 +79,8 @@ class device {
   const drop_counters& drops() const { return drops_; }
   std::uint64_t dropped(drop_reason r) const { return drops_[static_cast<std::size_t>(r)]; }
   std::optional<peer_status> status(peer_id id) const;
+  /// Datagrams waiting in poll_transmit().
+  bool has_transmits() const { return !transmits_.empty(); }
 
  private:
   peer_context context();
