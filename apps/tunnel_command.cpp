@@ -58,7 +58,7 @@ int run_tunnel(const tunnel_options& options) {
 
   std::error_code ec;
   std::string why;
-  auto tun = tun::tun_device::open(name, ec, why);
+  auto tun = tun::tun_device::open(name, ec, why, true);
   if (ec) {
     std::cerr << "firebreak tunnel: " << why << "\n";
     return 1;

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Tunnel throughput: iperf3 TCP for 10 s through (a) firebreak <-> firebreak and
 # (b) wireguard-go <-> wireguard-go, each pair in two fresh network namespaces joined by a veth,
-# then both figures in Gbit/s and the ratio ours / wireguard-go.
+# then both figures in Gbit/s and the ratio ours / wireguard-go (bar: >= 3.0); the same with four
+# streams; raw veth between the same namespaces in the same run (the fraction each tunnel carries); CPU
+# seconds per GB moved, both ends together (utime + stime of the two tunnel processes, /proc/PID/stat).
 #
 #   usage: tests/bench/tunnel_bench.sh [FIREBREAK_BINARY]     (default build/apps/firebreak)
 #          tests/bench/tunnel_bench.sh --wireguard-go-only    (just the reference figure)
@@ -147,31 +149,57 @@ measure() {
   start_peer "$kind" "$left" "fbb$$${tag}l" "$WORK/$tag-left.conf" 10.100.0.1/24
   wait_for 20 ip netns exec "$left" ping -c 1 -W 1 10.100.0.2 || die "$kind tunnel did not come up"
 
-  ip netns exec "$right" iperf3 -s -B 10.100.0.2 -p "$IPERF_PORT" >"$WORK/$tag-iperf3-server.log" 2>&1 &
+  local peer_pids=("${PIDS[@]: -2}")
+  ip netns exec "$right" iperf3 -s -p "$IPERF_PORT" >"$WORK/$tag-iperf3-server.log" 2>&1 &
   PIDS+=($!)
   wait_for 10 listening "$right" "$IPERF_PORT" || die "iperf3 server did not start"
-  # In the background and waited for, so that Ctrl-C or SIGTERM cleans up at once.
-  ip netns exec "$left" iperf3 -c 10.100.0.2 -p "$IPERF_PORT" -t "$SECONDS_PER_RUN" -f g \
-    >"$WORK/$tag-iperf3.txt" 2>&1 &
-  PIDS+=($!)
-  wait "$!" || die "iperf3 through $kind failed: $(cat "$WORK/$tag-iperf3.txt")"
+  local t0 t1
+  t0=$(cpu_ticks "${peer_pids[@]}")
+  run_iperf "$left" 10.100.0.2 "$tag-1"
+  t1=$(cpu_ticks "${peer_pids[@]}")
+  GBITS=$(receiver_gbits "$tag-1")
+  CPU_S_PER_GB=$(awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v g="$GBITS" -v s="$SECONDS_PER_RUN" \
+    'BEGIN { printf "%.2f", (t / hz) / (g * s / 8) }')
+  run_iperf "$left" 10.100.0.2 "$tag-4" -P 4
+  GBITS4=$(receiver_gbits "$tag-4")
+  if [[ $kind == firebreak ]]; then  # the same veth without a tunnel, in the same run
+    run_iperf "$left" 10.99.0.2 raw-1
+    RAW1=$(receiver_gbits raw-1)
+    run_iperf "$left" 10.99.0.2 raw-4 -P 4
+    RAW4=$(receiver_gbits raw-4)
+  fi
   teardown
+}
 
-  # The receiver's summary line: "[  5]   0.00-10.04  sec  1.23 GBytes  1.05 Gbits/sec   receiver"
-  GBITS=$(awk '/receiver/ { for (i = 1; i <= NF; i++) if ($i == "Gbits/sec") print $(i - 1) }' \
-    "$WORK/$tag-iperf3.txt" | tail -n 1)
-  [[ -n $GBITS ]] || die "no receiver line in the $kind iperf3 output: $(cat "$WORK/$tag-iperf3.txt")"
+cpu_ticks() {  # pid... -> utime+stime, clock ticks
+  local t=0 pid
+  for pid in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done
+  echo "$t"
+}
+# run_iperf NS ADDRESS NAME ARGS...: in the background and waited for, so Ctrl-C or SIGTERM cleans up at once
+run_iperf() {
+  local ns=$1 address=$2 name=$3; shift 3
+  ip netns exec "$ns" iperf3 -c "$address" -p "$IPERF_PORT" -t "$SECONDS_PER_RUN" -f g "$@" >"$WORK/$name.txt" 2>&1 &
+  PIDS+=($!)
+  wait "$!" || die "iperf3 $name failed: $(cat "$WORK/$name.txt")"
+}
+# The receiver's summary line ("[SUM]" with -P): "...  1.23 GBytes  1.05 Gbits/sec   receiver"
+receiver_gbits() {
+  local g
+  g=$(awk '/receiver/ { for (i = 1; i <= NF; i++) if ($i == "Gbits/sec") print $(i - 1) }' "$WORK/$1.txt" | tail -n 1)
+  [[ -n $g ]] || die "no receiver line in the iperf3 output: $(cat "$WORK/$1.txt")"
+  echo "$g"
 }
 
 ours=''
 if [[ $FIREBREAK != --wireguard-go-only ]]; then
   echo "measuring firebreak <-> firebreak (${SECONDS_PER_RUN} s)..." >&2
   measure firebreak
-  ours=$GBITS
+  ours=$GBITS ours4=$GBITS4 ours_cpu=$CPU_S_PER_GB
 fi
 echo "measuring wireguard-go <-> wireguard-go (${SECONDS_PER_RUN} s)..." >&2
 measure wireguard-go
-theirs=$GBITS
+theirs=$GBITS theirs4=$GBITS4 theirs_cpu=$CPU_S_PER_GB
 
 if [[ -n $ours ]]; then
   printf 'firebreak    <-> firebreak    : %s Gbit/s\n' "$ours"
@@ -180,5 +208,11 @@ else
 fi
 printf 'wireguard-go <-> wireguard-go : %s Gbit/s\n' "$theirs"
 if [[ -n $ours ]]; then
-  printf 'ratio ours / wireguard-go     : %s\n' "$(awk -v a="$ours" -v b="$theirs" 'BEGIN { printf "%.2f", a / b }')"
+  printf 'ratio ours / wireguard-go     : %s (bar: >= 3.0)\n' "$(awk -v a="$ours" -v b="$theirs" 'BEGIN { printf "%.2f", a / b }')"
+  printf 'four streams                  : firebreak %s, wireguard-go %s Gbit/s, ratio %s\n' "$ours4" "$theirs4" \
+    "$(awk -v a="$ours4" -v b="$theirs4" 'BEGIN { printf "%.2f", a / b }')"
+  printf 'raw veth, same run            : %s Gbit/s (1 stream), %s (4): firebreak carries %s and %s of it\n' \
+    "$RAW1" "$RAW4" "$(awk -v a="$ours" -v b="$RAW1" 'BEGIN { printf "%.0f %%", 100 * a / b }')" \
+    "$(awk -v a="$ours4" -v b="$RAW4" 'BEGIN { printf "%.0f %%", 100 * a / b }')"
+  printf 'CPU s per GB (both ends)      : firebreak %s, wireguard-go %s\n' "$ours_cpu" "$theirs_cpu"
 fi

@@ -39,6 +39,11 @@ class packet_arena {
     at_.emplace_back(at, n);
     return bytes_.data() + at;
   }
+  /// Shortens the last packet to `n` bytes (n <= its size).
+  void trim_last(std::size_t n) {
+    at_.back().second = n;
+    bytes_.resize(at_.back().first + n);
+  }
   void drop_last() {
     bytes_.resize(at_.back().first);
     at_.pop_back();

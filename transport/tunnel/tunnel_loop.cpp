@@ -20,7 +20,7 @@ wireguard::instant clock_now() {
 tunnel_loop::tunnel_loop(tun::tun_device tun, udp::udp_socket socket, wireguard::device& engine,
                          std::shared_ptr<spdlog::logger> log)
     : tun_(std::move(tun)), socket_(std::move(socket)), engine_(engine), log_(std::move(log)),
-      open_buffer_(65536) {
+      open_buffer_(65536), frame_buffer_(65536 + tun::vnet_header_size) {
   sigset_t mask;
   sigemptyset(&mask);
   sigaddset(&mask, SIGTERM);
@@ -45,6 +45,10 @@ tunnel_loop::~tunnel_loop() {
 }
 
 void tunnel_loop::read_tunnel(wireguard::instant now) {
+  if (tun_.vnet_header()) {
+    read_tunnel_frames(now);
+    return;
+  }
   // Bounded, so a flood from the tunnel cannot starve the network side.
   for (int i = 0; i < 256; ++i) {
     auto slot = socket_.next_slot();
@@ -64,15 +68,54 @@ void tunnel_loop::read_tunnel(wireguard::instant now) {
   socket_.flush();
 }
 
+void tunnel_loop::read_tunnel_frames(wireguard::instant now) {
+  // Frames with the virtio header: a TCP super-packet is cut into packets first (vnet_split.hpp).
+  for (int i = 0; i < 64; ++i) {
+    long n = tun_.read(frame_buffer_);
+    if (n < 0) {
+      if (tun_read_errors_++ % 1000 == 0)
+        log_->warn("reading from {} failed: {} ({} time(s))", tun_.name(), std::strerror(errno), tun_read_errors_);
+      break;
+    }
+    if (n == 0) break;
+    split_.clear();
+    if (tun::split_frame({frame_buffer_.data(), static_cast<std::size_t>(n)}, split_) != tun::split_error::none) {
+      ++tun_malformed_;
+      continue;
+    }
+    for (std::size_t p = 0; p < split_.size(); ++p) {
+      auto r = engine_.encapsulate(split_[p], now, socket_.next_slot());
+      if (r.what == wireguard::verdict::to_network) socket_.commit_slot(r.bytes.size(), r.to);
+    }
+  }
+  socket_.flush();
+}
+
 void tunnel_loop::read_network(wireguard::instant now) {
+  const bool coalesce = tun_.vnet_header();
   for (int round = 0; round < 8; ++round) {
     auto batch = socket_.receive();
     if (batch.empty()) break;
+    // Opened packets one after another, so TCP segments can go to the TUN as one super-packet.
+    opened_.clear();
     for (const auto& d : batch) {
-      auto r = engine_.decapsulate(d.bytes, d.from, now, open_buffer_);
-      if (r.what == wireguard::verdict::to_tunnel && !tun_.write(r.bytes)) ++tun_write_errors_;
+      auto* out = opened_.append(d.bytes.size());
+      auto r = engine_.decapsulate(d.bytes, d.from, now, {out, d.bytes.size()});
+      if (r.what != wireguard::verdict::to_tunnel || r.bytes.empty()) {
+        opened_.drop_last();
+        continue;
+      }
+      if (!coalesce && !tun_.write(r.bytes)) ++tun_write_errors_;
+      if (!coalesce) opened_.drop_last();
+      else opened_.trim_last(r.bytes.size());
     }
-    if (batch.size() < udp::udp_socket::batch) break;
+    if (coalesce) {
+      for (std::size_t i = 0; i < opened_.size(); ++i) coalescer_.add(opened_[i]);
+      coalescer_.finish([&](std::span<const iovec> frame) {
+        if (!tun_.write_frame(frame)) ++tun_write_errors_;
+      });
+    }
+    if (socket_.last_receive_messages() < udp::udp_socket::batch) break;
   }
 }
 
@@ -129,8 +172,10 @@ int tunnel_loop::run() {
 }
 
 void tunnel_loop::log_status(wireguard::instant now) const {
-  log_->info("interface {}: UDP port {}, {} TUN read error(s), {} TUN write error(s), {} UDP send error(s)",
-             tun_.name(), socket_.local_port(), tun_read_errors_, tun_write_errors_, socket_.send_errors());
+  log_->info("interface {}: UDP port {}, {} TUN read error(s), {} TUN write error(s), {} malformed super-packet(s), "
+             "{} UDP send error(s); offloads: TUN segmentation {}, UDP GSO {}, UDP GRO {}",
+             tun_.name(), socket_.local_port(), tun_read_errors_, tun_write_errors_, tun_malformed_, socket_.send_errors(),
+             tun_.segmentation_offload() ? "on" : "off", socket_.gso() ? "on" : "off", socket_.gro() ? "on" : "off");
   for (auto id : engine_.peers()) {
     auto s = engine_.status(id);
     if (!s) continue;

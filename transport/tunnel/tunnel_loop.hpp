@@ -4,6 +4,11 @@
 //   TUN ──read──> encapsulate ──> UDP batch (sendmmsg)      packets are read straight into the send
 //   UDP ──recvmmsg──> decapsulate ──> TUN write             batch and sealed in place: no extra copy
 //   deadline ──> handle_timeout ──> poll_transmit ──> UDP
+//
+// With the offloads (a TUN with the virtio header, UDP GSO and GRO; each falls back where the kernel
+// refuses it): TCP super-packets from the TUN are cut into packets (vnet_split.hpp) and their sealed
+// datagrams leave as one GSO send per run; a GRO buffer from the socket is split into datagrams, and
+// the TCP segments opened from it go to the TUN as one super-packet (tcp_coalesce.hpp).
 #pragma once
 
 #include <chrono>
@@ -11,7 +16,9 @@
 
 #include <spdlog/logger.h>
 
+#include "transport/tun/tcp_coalesce.hpp"
 #include "transport/tun/tun_device_linux.hpp"
+#include "transport/tun/vnet_split.hpp"
 #include "transport/udp/udp_socket_linux.hpp"
 #include "transport/wireguard/device.hpp"
 
@@ -33,6 +40,7 @@ class tunnel_loop {
 
  private:
   void read_tunnel(wireguard::instant now);
+  void read_tunnel_frames(wireguard::instant now);
   void read_network(wireguard::instant now);
   void send_transmits();
 
@@ -42,7 +50,10 @@ class tunnel_loop {
   std::shared_ptr<spdlog::logger> log_;
   int epoll_fd_ = -1;
   int signal_fd_ = -1;
-  std::vector<std::uint8_t> open_buffer_;
+  std::vector<std::uint8_t> open_buffer_, frame_buffer_;
+  tun::packet_arena split_, opened_;
+  tun::tcp_coalescer coalescer_;
+  std::uint64_t tun_malformed_ = 0;
   std::uint64_t tun_read_errors_ = 0;
   std::uint64_t tun_write_errors_ = 0;
 };

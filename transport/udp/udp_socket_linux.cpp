@@ -6,7 +6,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <netinet/udp.h>
+
+#include <algorithm>
 #include <cstring>
+
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
 
 namespace firebreak::udp {
 namespace {
@@ -52,6 +59,8 @@ udp_socket udp_socket::bind(std::uint16_t port, std::string& why) {
   int buf = 4 << 20;  // room for bursts while the other side of the loop is busy
   ::setsockopt(s.fd_, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
   ::setsockopt(s.fd_, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+  // Received runs of datagrams arrive as one buffer where the kernel has GRO (split in receive()).
+  s.gro_ = enable_gro(s.fd_);
   sockaddr_in6 sa{};
   sa.sin6_family = AF_INET6;
   sa.sin6_port = htons(port);
@@ -78,7 +87,7 @@ udp_socket udp_socket::bind(std::uint16_t port, std::string& why) {
 }
 
 udp_socket::udp_socket(udp_socket&& other) noexcept
-    : fd_(other.fd_), rx_buffers_(std::move(other.rx_buffers_)), tx_buffers_(std::move(other.tx_buffers_)) {
+    : fd_(other.fd_), gro_(other.gro_), rx_buffers_(std::move(other.rx_buffers_)), tx_buffers_(std::move(other.tx_buffers_)) {
   other.fd_ = -1;
   // The message headers point into the buffers, whose storage moved with them; re-point them.
   for (std::size_t i = 0; i < batch && !rx_buffers_.empty(); ++i) {
@@ -106,14 +115,31 @@ std::uint16_t udp_socket::local_port() const {
 }
 
 std::span<const udp_socket::received> udp_socket::receive() {
-  for (std::size_t i = 0; i < batch; ++i) rx_msgs_[i].msg_hdr.msg_namelen = sizeof(sockaddr_in6);
-  int n = ::recvmmsg(fd_, rx_msgs_.data(), batch, MSG_DONTWAIT, nullptr);
-  if (n <= 0) return {};
-  for (int i = 0; i < n; ++i) {
-    rx_out_[i].bytes = {static_cast<std::uint8_t*>(rx_iov_[i].iov_base), rx_msgs_[i].msg_len};
-    rx_out_[i].from = from_sockaddr(rx_addr_[i]);
+  for (std::size_t i = 0; i < batch; ++i) {
+    rx_msgs_[i].msg_hdr.msg_namelen = sizeof(sockaddr_in6);
+    rx_msgs_[i].msg_hdr.msg_control = rx_control_[i].data();
+    rx_msgs_[i].msg_hdr.msg_controllen = rx_control_[i].size();
   }
-  return {rx_out_.data(), static_cast<std::size_t>(n)};
+  int n = ::recvmmsg(fd_, rx_msgs_.data(), batch, MSG_DONTWAIT, nullptr);
+  rx_out_.clear();
+  if (n <= 0) return {};
+  rx_messages_ = static_cast<std::size_t>(n);
+  for (int i = 0; i < n; ++i) {
+    auto* base = static_cast<std::uint8_t*>(rx_iov_[i].iov_base);
+    const std::size_t len = rx_msgs_[i].msg_len;
+    const auto from = from_sockaddr(rx_addr_[i]);
+    // With GRO, one buffer may hold a run of datagrams from one sender, all `segment` bytes but the last.
+    std::size_t segment = len;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&rx_msgs_[i].msg_hdr); c != nullptr; c = CMSG_NXTHDR(&rx_msgs_[i].msg_hdr, c))
+      if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+        int size = 0;
+        std::memcpy(&size, CMSG_DATA(c), sizeof size);
+        if (size > 0) segment = static_cast<std::size_t>(size);
+      }
+    for (std::size_t at = 0; at < len; at += segment)
+      rx_out_.push_back({{base + at, std::min(segment, len - at)}, from});
+  }
+  return rx_out_;
 }
 
 std::span<std::uint8_t> udp_socket::next_slot() {
@@ -135,27 +161,17 @@ void udp_socket::queue(std::span<const std::uint8_t> bytes, const wireguard::end
 }
 
 void udp_socket::flush() {
-  std::size_t sent = 0;
-  bool waited = false;
-  while (sent < tx_count_) {
-    int n = ::sendmmsg(fd_, tx_msgs_.data() + sent, static_cast<unsigned>(tx_count_ - sent), 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if ((errno == EAGAIN || errno == EWOULDBLOCK) && !waited) {
-        // A full socket buffer: wait once, briefly, for room rather than lose what TCP would resend
-        // anyway; never long enough to stall receiving, timers and signals behind it.
-        waited = true;
-        pollfd p{fd_, POLLOUT, 0};
-        if (::poll(&p, 1, 20) > 0) continue;
-      }
-      // An unreachable destination or a buffer that stays full: that datagram is lost, as UDP may
-      // lose it anyway; WireGuard's timers recover.
-      ++send_errors_;
-      ++sent;
-      continue;
-    }
-    sent += static_cast<std::size_t>(n);
+  // Runs to one destination go as one GSO send where they can (batch_sender), the rest by sendmmsg.
+  const auto errors_before = sender_.errors();
+  std::size_t i = 0;
+  while (i < tx_count_) {
+    std::size_t j = i + 1;
+    while (j < tx_count_ && std::memcmp(&tx_addr_[j], &tx_addr_[i], sizeof(sockaddr_in6)) == 0) ++j;
+    sender_.send(fd_, reinterpret_cast<const sockaddr*>(&tx_addr_[i]), sizeof(sockaddr_in6),
+                 std::span<iovec>(tx_iov_.data() + i, j - i));
+    i = j;
   }
+  send_errors_ += sender_.errors() - errors_before;
   tx_count_ = 0;
 }
 

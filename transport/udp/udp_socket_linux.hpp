@@ -1,5 +1,7 @@
 // A dual-stack UDP socket (IPv6 with v4-mapped addresses) with batched receive and send
-// (recvmmsg/sendmmsg), so the data path pays one system call per batch rather than per datagram.
+// (recvmmsg/sendmmsg), so the data path pays one system call per batch rather than per datagram; with
+// UDP GRO on receive (a run of datagrams in one buffer, split again here) and UDP GSO on send (a run of
+// equal datagrams to one destination in one send, udp_batch.hpp) where the kernel has them.
 #pragma once
 
 #include <netinet/in.h>
@@ -11,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "transport/udp/udp_batch.hpp"
 #include "transport/wireguard/endpoint.hpp"
 
 namespace firebreak::udp {
@@ -36,6 +39,10 @@ class udp_socket {
     wireguard::endpoint from;
   };
   std::span<const received> receive();
+  /// Datagrams (before GRO's splitting) the last receive() took: below `batch`, the socket is drained.
+  std::size_t last_receive_messages() const { return rx_messages_; }
+  bool gro() const { return gro_; }
+  bool gso() const { return sender_.gso(); }
 
   /// Queues a datagram for the next flush (copied into the send batch); flushes when the batch is full.
   void queue(std::span<const std::uint8_t> bytes, const wireguard::endpoint& to);
@@ -50,11 +57,15 @@ class udp_socket {
   static constexpr std::size_t slot_size = 65536;
 
   int fd_ = -1;
+  bool gro_ = false;
+  batch_sender sender_;
   std::vector<std::uint8_t> rx_buffers_, tx_buffers_;
+  std::array<std::array<char, 64>, batch> rx_control_{};
+  std::size_t rx_messages_ = 0;
   std::array<mmsghdr, batch> rx_msgs_{}, tx_msgs_{};
   std::array<iovec, batch> rx_iov_{}, tx_iov_{};
   std::array<sockaddr_in6, batch> rx_addr_{}, tx_addr_{};
-  std::array<received, batch> rx_out_{};
+  std::vector<received> rx_out_;
   std::size_t tx_count_ = 0;
   std::uint64_t send_errors_ = 0;
 };
