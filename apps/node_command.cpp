@@ -133,6 +133,13 @@ void render_status(const json& s, std::ostream& out) {
     if (!c.value("route", std::string{}).empty()) out << "      " << c.value("route", std::string{}) << "\n";
   }
   out << "\npackets " << s["packets"].dump() << "\ndropped " << s["dropped"].dump() << "\n";
+  if (s.contains("fast_path") && s["fast_path"].is_object()) {
+    const auto& f = s["fast_path"];
+    out << "fast path: " << f.value("packets_sealed", std::uint64_t{0}) << " packets sealed, "
+        << f.value("packets_opened", std::uint64_t{0}) << " opened into " << f.value("tun_frames_written", std::uint64_t{0})
+        << " TUN writes; TUN segmentation offload " << (f.value("tun_offload", false) ? "on" : "off")
+        << ", coalescing " << (f.value("tun_coalescing", false) ? "on" : "off") << "\n";
+  }
   if (s.contains("goodbyes"))
     out << "goodbyes sent " << s["goodbyes"]["sent"].dump() << ", received " << s["goodbyes"]["received"].dump() << "\n";
   if (s.contains("trace")) {

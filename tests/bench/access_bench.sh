@@ -9,8 +9,10 @@
 #      ping's own time for that first echo covers create_flow, the portal, ICE, the WireGuard handshake
 #      and the forwarding. p50/p95 over BENCH_RUNS runs, beside a cold wireguard-go tunnel's first ping
 #      (its handshake only: no signalling, no ICE).
-#   4. The data path: TCP with one and four streams in both directions, UDP 1300-byte packets per second
-#      in both directions (iperf3 -b 3G: more than any of them carries), each through Firebreak, wireguard-go and raw veth (an iperf3
+#   4. The data path: TCP with one and four streams in both directions, UDP packets per second in both
+#      directions (1200-byte payloads, 1228-byte IP packets: the largest the tunnel MTU of 1280 carries
+#      whole; iperf3 -b 3G, more than any of them carries), each through Firebreak, wireguard-go and
+#      raw veth (an iperf3
 #      server on the gateway's underlay address: the same two veth hops, no tunnel), with Firebreak's
 #      ratio to wireguard-go (bar: >= 3.0 on TCP) and its fraction of raw; CPU seconds per GB moved on
 #      each side (utime + stime from /proc/PID/stat around the one-stream upload); then the client again,
@@ -187,7 +189,7 @@ iperf_run() {
 }
 tcp_gbits() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%.2f" % (d["end"]["sum_received"]["bits_per_second"] / 1e9))' "$1"; }
 tcp_bytes() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["end"]["sum_received"]["bytes"])' "$1"; }
-udp_kpps() {  # delivered 1300-byte datagrams per second, thousands (the receiver's side)
+udp_kpps() {  # delivered 1200-byte datagrams per second, thousands (the receiver's side)
   python3 -c '
 import json, sys
 e = json.load(open(sys.argv[1]))["end"]
@@ -198,7 +200,7 @@ if not s:
 if "packets" in s and "lost_packets" in s:
     pps = (s["packets"] - s["lost_packets"]) / s["seconds"]
 else:
-    pps = s["bytes"] / 1300 / s["seconds"]
+    pps = s["bytes"] / 1200 / s["seconds"]
 print("%.0f" % (pps / 1e3))' "$1"
 }
 CLK_TCK=$(getconf CLK_TCK)
@@ -216,8 +218,8 @@ measure() {
   iperf_run "$kind-tcp4" "$target" -P 4
   iperf_run "$kind-tcp1r" "$target" -R
   iperf_run "$kind-tcp4r" "$target" -R -P 4
-  iperf_run "$kind-udp" "$target" -u -b 3G -l 1300
-  iperf_run "$kind-udpr" "$target" -u -b 3G -l 1300 -R
+  iperf_run "$kind-udp" "$target" -u -b 3G -l 1200
+  iperf_run "$kind-udpr" "$target" -u -b 3G -l 1200 -R
 }
 in_ns "$LAPTOP" ip route replace 10.72.0.2/32 dev fb-client
 measure fb 10.72.0.2 "$CLIENT_PID" "$GATEWAY_PID"
@@ -227,7 +229,7 @@ measure wg 10.72.0.2 "$WG_LAPTOP_PID" "$WG_GW_PID"
 # Raw: no daemon carries it, so no CPU figure (the kernel's share shows in the others' system time).
 iperf_run raw-tcp1 10.71.2.2; iperf_run raw-tcp4 10.71.2.2 -P 4
 iperf_run raw-tcp1r 10.71.2.2 -R; iperf_run raw-tcp4r 10.71.2.2 -R -P 4
-iperf_run raw-udp 10.71.2.2 -u -b 3G -l 1300; iperf_run raw-udpr 10.71.2.2 -u -b 3G -l 1300 -R
+iperf_run raw-udp 10.71.2.2 -u -b 3G -l 1200; iperf_run raw-udpr 10.71.2.2 -u -b 3G -l 1200 -R
 # Relayed: the client again, relay only (coturn in the hub carries every datagram).
 stop_pid "$CLIENT_PID"
 start_client --relay-only
@@ -254,8 +256,8 @@ echo "      TCP 1 stream  client->resource Gbit/s  $(row tcp1 tcp_gbits)"
 echo "      TCP 4 streams client->resource Gbit/s  $(row tcp4 tcp_gbits)"
 echo "      TCP 1 stream  resource->client Gbit/s  $(row tcp1r tcp_gbits)"
 echo "      TCP 4 streams resource->client Gbit/s  $(row tcp4r tcp_gbits)"
-echo "      UDP 1300 B    client->resource kpps    $(row udp udp_kpps)"
-echo "      UDP 1300 B    resource->client kpps    $(row udpr udp_kpps)"
+echo "      UDP 1228 B IP client->resource kpps    $(row udp udp_kpps)"
+echo "      UDP 1228 B IP resource->client kpps    $(row udpr udp_kpps)"
 read -r fb_cpu_c fb_cpu_g <"$WORK/fb.cpu"; read -r wg_cpu_c wg_cpu_g <"$WORK/wg.cpu"
 echo "      CPU s per GB (TCP 1 stream up): firebreak client $fb_cpu_c, gateway $fb_cpu_g;" \
   "wireguard-go laptop $wg_cpu_c, gateway $wg_cpu_g"
