@@ -1,5 +1,7 @@
 #include "apps/node_command.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <ctime>
@@ -138,7 +140,8 @@ void render_status(const json& s, std::ostream& out) {
     out << "fast path: " << f.value("packets_sealed", std::uint64_t{0}) << " packets sealed, "
         << f.value("packets_opened", std::uint64_t{0}) << " opened into " << f.value("tun_frames_written", std::uint64_t{0})
         << " TUN writes; TUN segmentation offload " << (f.value("tun_offload", false) ? "on" : "off")
-        << ", coalescing " << (f.value("tun_coalescing", false) ? "on" : "off") << "\n";
+        << ", coalescing " << (f.value("tun_coalescing", false) ? "on" : "off") << "; "
+        << f.value("tun_queues", 1u) << " data thread" << (f.value("tun_queues", 1u) == 1 ? "" : "s") << " each way\n";
   }
   if (s.contains("goodbyes"))
     out << "goodbyes sent " << s["goodbyes"]["sent"].dump() << ", received " << s["goodbyes"]["received"].dump() << "\n";
@@ -372,8 +375,11 @@ int run_node(node_command& cmd, char** envp) {
   }
 
 
+  // Sealing runs on one TUN reader per queue, opening on one ICE loop per share of the connections.
+  const unsigned data_threads =
+      conf.data_threads != 0 ? conf.data_threads : std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
   std::error_code ec;
-  auto tun = std::make_shared<tun::tun_device>(tun::tun_device::open(conf.interface, ec, why, true));
+  auto tun = std::make_shared<tun::tun_device>(tun::tun_device::open(conf.interface, ec, why, true, data_threads));
   if (ec) {
     std::cerr << "firebreak " << who << ": " << why << "\n";
     return 1;
@@ -406,22 +412,26 @@ int run_node(node_command& cmd, char** envp) {
   messages::register_connection_messages(cfg);
   {
     caf::actor_system sys{cfg};
-    ice::glib_loop loop;
+    // Each connection's agent lives on one loop for its life (its packets open there, in order).
+    std::vector<std::unique_ptr<ice::glib_loop>> loops;
+    for (unsigned i = 0; i < data_threads; ++i) loops.push_back(std::make_unique<ice::glib_loop>());
+    auto next_loop = std::make_shared<std::atomic<unsigned>>(0);
     connection::connection_settings base;
     base.log = component_logger("connection");
     base.wireguard.local_key = *key;
     base.wireguard.rng = std::make_shared<wireguard::system_random>();
     base.wireguard.log = component_logger("wireguard");
-    auto* l = &loop;
+    auto* all_loops = &loops;
     auto ice_log = component_logger("ice");
-    base.make_ice = [l, ice_log](caf::local_actor* parent, const caf::actor& conn, const caf::actor& wg,
-                                 const messages::connection_spec& spec) {
+    base.make_ice = [all_loops, next_loop, ice_log](caf::local_actor* parent, const caf::actor& conn,
+                                                     const caf::actor& wg, const messages::connection_spec& spec) {
+      auto* l = (*all_loops)[next_loop->fetch_add(1, std::memory_order_relaxed) % all_loops->size()].get();
       return parent->spawn<caf::linked>(connection::ice_actor, conn, wg, spec, connection::ice_settings{l, ice_log});
     };
     node::ice_options ice{conf.relay_only, conf.local_addresses};
 
     auto credit = std::make_shared<std::atomic<int>>(0);
-    // Bulk packets seal on the TUN reader's thread and open on the ICE loop's, past the actors.
+    // Bulk packets seal on the TUN readers' threads and open on the ICE loops', past the actors.
     auto plane = std::make_shared<node::data_plane>(tun);
     caf::actor tunnel, authorization;
     if (cmd.role == config::node_role::client) {
@@ -459,13 +469,23 @@ int run_node(node_command& cmd, char** envp) {
     auto link = sys.spawn(portal_link::portal_link_actor, ls);
     caf::anon_send(sup, link);
 
-    // The reader counts batches in flight; the tunnel releases them through the same counter.
-    tun::tun_reader reader(
-        tun->fd(), credit,
-        [tunnel](tun::tun_reader::batch&& b) { caf::anon_send(tunnel, messages::packet_batch{{}, std::move(b)}); },
-        [sup](const std::string& what) { caf::anon_send(sup, messages::fatal_atom::value, what); }, 128, 32,
-        tun->vnet_header(),
-        [plane](tun::tun_reader::views packets, std::vector<std::size_t>& rest) { plane->outbound(packets, rest); });
+    // The readers count batches in flight; the tunnel releases them through the same counter.
+    // Every queue sees the interface go away: the first to notice tells the supervisor.
+    std::vector<std::unique_ptr<tun::tun_reader>> readers;
+    auto told = std::make_shared<std::atomic<bool>>(false);
+    for (unsigned q = 0; q < tun->queues(); ++q)
+      readers.push_back(std::make_unique<tun::tun_reader>(
+          tun->queue_fd(q), credit,
+          [tunnel](tun::tun_reader::batch&& b) { caf::anon_send(tunnel, messages::packet_batch{{}, std::move(b)}); },
+          [sup, told](const std::string& what) {
+            if (!told->exchange(true)) caf::anon_send(sup, messages::fatal_atom::value, what);
+          },
+          128, 32, tun->vnet_header(),
+          [plane, q](tun::tun_reader::views packets, std::vector<std::size_t>& rest) {
+            plane->outbound(packets, rest, q);
+          }));
+    log->info("data path: {} TUN queue{} sealing, {} ICE loop{} opening", tun->queues(), tun->queues() == 1 ? "" : "s",
+              loops.size(), loops.size() == 1 ? "" : "s");
 
     auto status = status_server::start(
         conf.status_socket,
@@ -531,7 +551,7 @@ int run_node(node_command& cmd, char** envp) {
       waiter->monitor(sup);
       waiter->receive([](const caf::down_msg&) {});
     }
-    reader.stop();
+    for (auto& r : readers) r->stop();
     health.reset();
     status.reset();
     // The goodbyes went out when the connections were told to close; what may still run is ICE
@@ -554,7 +574,7 @@ int run_node(node_command& cmd, char** envp) {
       std::_Exit(exit_code->load());
     }
     sys.await_all_actors_done();
-    loop.stop();
+    for (auto& l : loops) l->stop();
   }
   log->info("stopped");
   return exit_code->load();

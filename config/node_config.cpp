@@ -39,8 +39,9 @@ enum class setting {
   trace,
   trace_file,
   health_listen,
+  data_threads,
 };
-constexpr std::size_t setting_count = 14;
+constexpr std::size_t setting_count = 15;
 
 enum class value_kind { text, boolean, list };
 
@@ -100,6 +101,10 @@ constexpr std::array<setting_spec, setting_count> specs{{
      "ADDRESS:PORT", value_kind::text, false,
      "serve plain HTTP GET /healthz (200 when joined and serving, else 503) and /metrics (Prometheus) here",
      "none (off)"},
+    {setting::data_threads, "data_threads", "FIREBREAK_DATA_THREADS", "--data-threads", "--data-threads", "N",
+     value_kind::text, false,
+     "threads that seal and open packets in each direction (TUN queues and ICE loops), 1 to 64",
+     "the number of CPU cores, at most 8"},
 }};
 
 constexpr std::string_view config_env = "FIREBREAK_CONFIG";
@@ -112,6 +117,16 @@ constexpr std::size_t max_token_file_bytes = 64 * 1024;
 constexpr std::size_t max_config_file_bytes = 1024 * 1024;
 // sockaddr_un::sun_path is 108 bytes, terminating NUL included.
 constexpr std::size_t max_socket_path_bytes = 107;
+
+/// 1 to 64 threads, in decimal digits.
+std::optional<unsigned> parse_threads(std::string_view text) {
+  if (text.empty() || text.size() > 2 ||
+      !std::all_of(text.begin(), text.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+    return std::nullopt;
+  const unsigned n = static_cast<unsigned>(std::stoul(std::string(text)));
+  if (n < 1 || n > 64) return std::nullopt;
+  return n;
+}
 
 constexpr std::size_t index_of(setting id) { return static_cast<std::size_t>(id); }
 
@@ -382,6 +397,13 @@ class loading {
     given g{std::string{}, key, line};
     switch (spec->kind) {
       case value_kind::text:
+        if (spec->id == setting::data_threads && node.is_integer()) {  // a number, written as one
+          g.value = std::to_string(node.as_integer()->get());
+          break;
+        }
+        if (spec->id == setting::data_threads && !node.is_string())
+          return error(key, "expected an integer from 1 to 64, got " + std::string(type_phrase(node.type())) +
+                                on_line(line));
         if (!node.is_string())
           return error(key, "expected a string, got " + std::string(type_phrase(node.type())) + on_line(line));
         g.value = node.as_string()->get();
@@ -554,6 +576,10 @@ class loading {
       case setting::health_listen:
         if (!parse_listen(text)) return error(g.key, "expected ADDRESS:PORT (an IPv4 address, or an IPv6 one in brackets, "
                                                      "and a port from 1 to 65535), got " + quote(text) + where);
+        return std::nullopt;
+      case setting::data_threads:
+        if (!parse_threads(text))
+          return error(g.key, "expected a number of threads from 1 to 64, got " + quote(text) + where);
         return std::nullopt;
       case setting::log_level:
         if (std::find(std::begin(log_levels), std::end(log_levels), text) == std::end(log_levels))
@@ -758,6 +784,7 @@ std::variant<node_config, config_error> node_config_loader::load(const std::map<
     out.health_address = listen->first;
     out.health_port = listen->second;
   }
+  if (const given* g = winner(setting::data_threads)) out.data_threads = *parse_threads(std::get<std::string>(g->value));
   if (role_ == node_role::gateway)
     if (const given* g = winner(setting::manage_forwarding)) out.manage_forwarding = std::get<bool>(g->value);
   return out;
@@ -815,6 +842,7 @@ std::string describe(const node_config& c) {
                     " relay_only=" + (c.relay_only ? "true" : "false") + " goodbye=" + (c.goodbye ? "true" : "false") +
                     " trace=" + (c.trace ? "true" : "false") + " trace_file=" + c.trace_file + " health_listen=" +
                     (c.health_port == 0 ? std::string("(off)") : listen_text(c.health_address, c.health_port));
+  out += " data_threads=" + (c.data_threads == 0 ? std::string("(one per core)") : std::to_string(c.data_threads));
   if (c.role == node_role::gateway) out += std::string(" manage_forwarding=") + (c.manage_forwarding ? "true" : "false");
   out += " config_file=" + (c.config_file.empty() ? std::string("(none)") : c.config_file);
   // The token pasted into another setting (a URL that is all host name, say) is still cut out.

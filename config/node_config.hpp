@@ -34,6 +34,9 @@
 //   trace_file         FIREBREAK_TRACE_FILE          --trace-file FILE       /var/log/firebreak/<role>.trace.jsonl
 //   health_listen      FIREBREAK_HEALTH_LISTEN       --health-listen         none (off): plain HTTP /healthz and
 //                                                    ADDRESS:PORT            /metrics ([v6]:port for IPv6)
+//   data_threads       FIREBREAK_DATA_THREADS        --data-threads N        the number of cores, at most 8:
+//                      (TOML: an integer)                                    threads sealing (TUN queues) and
+//                                                                            opening (ICE loops), 1 to 64
 //   (the file itself)  FIREBREAK_CONFIG              --config FILE           none
 //
 // Booleans in the environment are true/false, 1/0 or yes/no, in any case. A token file is read whole
@@ -86,6 +89,7 @@ struct node_config {
   std::string trace_file;         // where the actor trace goes (rotated beside it)
   std::string health_address;     // /healthz and /metrics: an IP address (IPv6 without brackets)
   std::uint16_t health_port = 0;  // 0: not served
+  unsigned data_threads = 0;      // 0: one per core, at most 8
   std::string config_file;        // the TOML file read, as named; empty if none
 };
 

@@ -17,6 +17,12 @@ namespace {
 /// Room for one sealed packet: the header, the tag and up to 15 bytes of padding.
 constexpr std::size_t seal_room = wireguard::transport_overhead + 16;
 
+// What a data thread seals into or opens into, and still reads after unlocking: its own, shared by all
+// the connections it serves (several TUN readers may seal for one connection at once), so a connection
+// holds no batch-sized buffer of its own.
+thread_local std::vector<std::uint8_t> seal_buffer, open_buffer;
+thread_local std::vector<iovec> seal_iov;
+
 }  // namespace
 
 direct_socket::direct_socket(int dup_fd, const sockaddr* addr, socklen_t len) : fd(dup_fd), to_len(len) {
@@ -70,22 +76,22 @@ bool fast_link::send(std::span<const std::span<const std::uint8_t>> packets, con
     d = direct_;
     std::size_t need = 0;
     for (const auto& p : packets) need += p.size() + seal_room;
-    if (seal_buffer_.size() < need) seal_buffer_.resize(need);
-    seal_iov_.clear();
+    if (seal_buffer.size() < need) seal_buffer.resize(need);
+    seal_iov.clear();
     std::size_t at = 0;
     for (const auto& p : packets) {
-      auto r = device->encapsulate(p, now, {seal_buffer_.data() + at, p.size() + seal_room});
+      auto r = device->encapsulate(p, now, {seal_buffer.data() + at, p.size() + seal_room});
       if (r.what != wireguard::verdict::to_network) continue;  // staged for a handshake, or dropped and counted
-      seal_iov_.push_back({r.bytes.data(), r.bytes.size()});
+      seal_iov.push_back({r.bytes.data(), r.bytes.size()});
       at += r.bytes.size();
     }
     look = actor_must_look();
   }
   // After unlocking: the socket is our own descriptor, alive as long as `d`, whatever ICE does meanwhile.
-  if (!seal_iov_.empty()) {
+  if (!seal_iov.empty()) {
     const auto before = d->sender.errors();
-    d->sender.send(d->fd, reinterpret_cast<const sockaddr*>(&d->to), d->to_len, seal_iov_);
-    counters_.sealed.fetch_add(seal_iov_.size(), std::memory_order_relaxed);
+    d->sender.send(d->fd, reinterpret_cast<const sockaddr*>(&d->to), d->to_len, seal_iov);
+    counters_.sealed.fetch_add(seal_iov.size(), std::memory_order_relaxed);
     counters_.send_errors.fetch_add(d->sender.errors() - before, std::memory_order_relaxed);
   }
   if (look) kick_actor();
@@ -106,7 +112,7 @@ void fast_link::receive(packet_list& batch, const wireguard::instant& now) {
     if (!open || !device) return;
     std::size_t need = 0;
     for (const auto& d : batch) need += d.size();
-    if (open_buffer_.size() < need) open_buffer_.resize(need);
+    if (open_buffer.size() < need) open_buffer.resize(need);
     std::size_t keep = 0, at = 0;
     ready.reserve(batch.size());
     for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -119,7 +125,7 @@ void fast_link::receive(packet_list& batch, const wireguard::instant& now) {
         ++keep;
         continue;
       }
-      auto r = device->decapsulate(d, ice_endpoint, now, {open_buffer_.data() + at, d.size()});
+      auto r = device->decapsulate(d, ice_endpoint, now, {open_buffer.data() + at, d.size()});
       if (r.what != wireguard::verdict::to_tunnel || r.bytes.empty()) continue;  // keepalive, or counted drop
       if (messages::p2p::classify(r.bytes).what != messages::p2p::kind::not_control) {
         control.emplace_back(r.bytes.begin(), r.bytes.end());
@@ -134,7 +140,7 @@ void fast_link::receive(packet_list& batch, const wireguard::instant& now) {
   }
   std::vector<std::span<const std::uint8_t>> packets;
   packets.reserve(ready.size());
-  for (const auto& r : ready) packets.emplace_back(open_buffer_.data() + r.at, r.size);
+  for (const auto& r : ready) packets.emplace_back(open_buffer.data() + r.at, r.size);
   std::vector<std::size_t> refused_at;
   if (!packets.empty()) sink->deliver(peer_id, packets, refused_at);
   packet_list refused;

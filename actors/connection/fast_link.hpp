@@ -110,9 +110,6 @@ class fast_link {
 
   std::shared_ptr<direct_socket> direct_;  // under `mu`; copied out for the send after unlocking
   link_counters counters_;
-  // Per calling thread (one sealer, one opener), reused across batches.
-  std::vector<std::uint8_t> seal_buffer_, open_buffer_;
-  std::vector<iovec> seal_iov_;
 };
 
 }  // namespace firebreak::connection

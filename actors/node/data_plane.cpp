@@ -8,6 +8,17 @@
 
 namespace firebreak::node {
 
+namespace {
+
+/// Packets of one batch bound for one connection.
+struct group {
+  connection::fast_link* link;
+  std::vector<std::span<const std::uint8_t>> packets;
+  std::vector<std::size_t> index;
+};
+
+}  // namespace
+
 std::int64_t wall_ms_now() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -25,13 +36,15 @@ std::shared_ptr<const data_plane::policy> data_plane::current() const {
   return policy_;
 }
 
-void data_plane::outbound(std::span<const std::span<const std::uint8_t>> packets, std::vector<std::size_t>& slow) {
+void data_plane::outbound(std::span<const std::span<const std::uint8_t>> packets, std::vector<std::size_t>& slow,
+                          unsigned queue) {
   const auto pol = current();
   if (!pol) {
     for (std::size_t i = 0; i < packets.size(); ++i) slow.push_back(i);
     return;
   }
   const auto now_ms = wall_ms_now();
+  thread_local std::vector<group> groups_;  // this reader's, reused across batches
   for (auto& g : groups_) {
     g.packets.clear();
     g.index.clear();
@@ -73,6 +86,7 @@ void data_plane::outbound(std::span<const std::span<const std::uint8_t>> packets
     for (const auto& p : grp.packets) bytes += p.size();
     out_packets_.fetch_add(grp.packets.size(), std::memory_order_relaxed);
     out_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+    sealed_by_queue_[queue % max_queues].fetch_add(grp.packets.size(), std::memory_order_relaxed);
   }
   std::sort(slow.begin(), slow.end());  // the slow way keeps the TUN's order among its own packets
 }
@@ -84,8 +98,10 @@ void data_plane::deliver(const std::string& peer, std::span<const std::span<cons
     for (std::size_t i = 0; i < packets.size(); ++i) refused.push_back(i);
     return;
   }
-  // One ICE loop thread calls this; a coalescer of its own all the same, should there be more.
+  // Every ICE loop thread its own coalescer, and its own TUN queue: the kernel then sends the replies of
+  // this thread's flows to one reader, and the flows of other loops' connections to others.
   thread_local tun::tcp_coalescer coalescer;
+  thread_local const unsigned queue = next_queue_.fetch_add(1, std::memory_order_relaxed) % tun_->queues();
   const bool coalesce = tun_->vnet_header() && coalesce_.load(std::memory_order_relaxed);
   const auto now_ms = wall_ms_now();
   std::uint64_t bytes = 0, passed = 0;
@@ -99,14 +115,14 @@ void data_plane::deliver(const std::string& peer, std::span<const std::span<cons
     bytes += packets[i].size();
     if (coalesce) {
       coalescer.add(packets[i].first(info->length));
-    } else if (!tun_->write(packets[i])) {
+    } else if (!tun_->write(packets[i], queue)) {
       tun_write_failed_.fetch_add(1, std::memory_order_relaxed);
     }
   }
   if (coalesce) {
     coalescer.finish([&](std::span<const iovec> frame) {
       tun_frames_.fetch_add(1, std::memory_order_relaxed);
-      if (tun_->write_frame(frame)) return;
+      if (tun_->write_frame(frame, queue)) return;
       if (frame.size() <= 2) {
         tun_write_failed_.fetch_add(1, std::memory_order_relaxed);
         return;
@@ -119,6 +135,7 @@ void data_plane::deliver(const std::string& peer, std::span<const std::span<cons
   }
   in_packets_.fetch_add(passed, std::memory_order_relaxed);
   in_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+  opened_by_queue_[queue % max_queues].fetch_add(passed, std::memory_order_relaxed);
 }
 
 data_plane::totals data_plane::counters() const {
@@ -127,9 +144,15 @@ data_plane::totals data_plane::counters() const {
 
 nlohmann::json data_plane::to_json() const {
   const auto t = counters();
+  auto sealed = nlohmann::json::array(), opened = nlohmann::json::array();
+  for (unsigned q = 0; q < std::min(tun_->queues(), max_queues); ++q) {
+    sealed.push_back(sealed_by_queue_[q].load(std::memory_order_relaxed));
+    opened.push_back(opened_by_queue_[q].load(std::memory_order_relaxed));
+  }
   return {{"packets_sealed", t.out_packets}, {"packets_opened", t.in_packets}, {"bytes_sealed", t.out_bytes},
           {"bytes_opened", t.in_bytes}, {"tun_offload", tun_->segmentation_offload()},
-          {"tun_frames_written", tun_frames_.load()}, {"tun_coalescing", tun_->vnet_header() && coalesce_.load()}};
+          {"tun_frames_written", tun_frames_.load()}, {"tun_coalescing", tun_->vnet_header() && coalesce_.load()},
+          {"tun_queues", tun_->queues()}, {"sealed_by_queue", sealed}, {"opened_by_queue", opened}};
 }
 
 }  // namespace firebreak::node

@@ -3,6 +3,9 @@
 // publishes again on every change (routes and flows on a client, grants on a gateway, connections
 // going up or down on both).
 //
+// Both are called from several threads at once (one TUN reader per queue, one ICE loop per share of the
+// connections): what a call reuses across batches is its thread's own.
+//
 //   TUN reader ── outbound(): a packet the policy sends to a connection whose fast_link is open is sealed
 //                 and sent there, in one batch per connection; every other packet (unparsable, multicast,
 //                 a forged control packet, no route, no grant, a connection not up) stays for the
@@ -16,6 +19,7 @@
 // the data plane's share of the tunnel's; the tunnel adds them to its own in status and /metrics.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -51,8 +55,9 @@ class data_plane final : public connection::inbound_sink {
   /// Replaces the policy (the tunnel actor, after every change). Null: everything the slow way.
   void publish(std::shared_ptr<const policy> p);
 
-  /// From the TUN reader thread. Sends what it can; the indices of the rest go to `slow`.
-  void outbound(std::span<const std::span<const std::uint8_t>> packets, std::vector<std::size_t>& slow);
+  /// From the reader of TUN queue `queue`. Sends what it can; the indices of the rest go to `slow`.
+  void outbound(std::span<const std::span<const std::uint8_t>> packets, std::vector<std::size_t>& slow,
+                unsigned queue = 0);
 
   void deliver(const std::string& peer, std::span<const std::span<const std::uint8_t>> packets,
                std::vector<std::size_t>& refused) override;
@@ -70,13 +75,11 @@ class data_plane final : public connection::inbound_sink {
   std::atomic<std::uint64_t> out_packets_{0}, out_bytes_{0}, in_packets_{0}, in_bytes_{0}, tun_write_failed_{0};
   std::atomic<std::uint64_t> tun_frames_{0};
   std::atomic<bool> coalesce_{true};  // off after the kernel refused a super-packet once
-  // The TUN reader's, reused across batches.
-  struct group {
-    connection::fast_link* link;
-    std::vector<std::span<const std::uint8_t>> packets;
-    std::vector<std::size_t> index;
-  };
-  std::vector<group> groups_;
+  std::atomic<unsigned> next_queue_{0};
+  // Per TUN queue: what its reader sealed, and what the ICE loop writing on it opened, so status shows
+  // how the work spread over the threads.
+  static constexpr unsigned max_queues = 64;
+  std::array<std::atomic<std::uint64_t>, max_queues> sealed_by_queue_{}, opened_by_queue_{};
 };
 
 /// Unix milliseconds now, for the policies' expiry checks.

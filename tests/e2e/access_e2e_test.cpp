@@ -46,7 +46,9 @@ TEST_CASE("firebreak client and gateway: downloads, shared and separate connecti
   const auto expected = sha256_of(t.dir / "www" / "big.bin");
 
   {
-    auto client = t.client(false);
+    // Two data threads each way whatever the machine: the two connections (gw-a, gw-b) open on two
+    // ICE loops, each writing on a TUN queue of its own.
+    auto client = t.client(false, {"FIREBREAK_DATA_THREADS=2"});
     REQUIRE_MESSAGE(wait_until([&] { return run(t.laptop, "ip route show | grep -q '10.72.0.2 dev'").ok(); }, 20s),
                     "the client did not route its resources:\n" << client.log());
 
@@ -94,6 +96,14 @@ TEST_CASE("firebreak client and gateway: downloads, shared and separate connecti
     CHECK(cfast.at("tun_frames_written").get<std::uint64_t>() < cfast.at("packets_opened").get<std::uint64_t>());
     CHECK(s.at("packets").at("from_gateways").get<std::uint64_t>() >= cfast.at("packets_opened").get<std::uint64_t>());
     CHECK(sa.at("packets").at("to_clients").get<std::uint64_t>() >= gfast.at("packets_sealed").get<std::uint64_t>());
+    // Opening ran on both of the client's threads, one connection each, and the shares add up.
+    REQUIRE(cfast.at("tun_queues").get<unsigned>() == 2);
+    const auto& by_queue = cfast.at("opened_by_queue");
+    REQUIRE(by_queue.size() == 2);
+    CHECK(by_queue[0].get<std::uint64_t>() > 0);
+    CHECK(by_queue[1].get<std::uint64_t>() > 0);
+    CHECK(by_queue[0].get<std::uint64_t>() + by_queue[1].get<std::uint64_t>() ==
+          cfast.at("packets_opened").get<std::uint64_t>());
     REQUIRE(sa.at("grants").size() == 1);
     CHECK(sa.at("grants")[0].at("resources").size() == 2);  // web and files
 

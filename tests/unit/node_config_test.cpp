@@ -526,3 +526,26 @@ TEST_CASE("the health listener is off unless given, and must be an address and a
     CHECK(e.message.find("expected ADDRESS:PORT") == 0);
   }
 }
+
+TEST_CASE("data threads: one per core unless given, 1 to 64, a TOML integer or a string") {
+  const auto auto_threads = loaded(node_role::gateway, {}, minimal_env());
+  CHECK(auto_threads.data_threads == 0);
+  CHECK(describe(auto_threads).find("data_threads=(one per core)") != std::string::npos);
+  CHECK(loaded(node_role::gateway, {"--data-threads", "4"}, minimal_env()).data_threads == 4);
+  CHECK(loaded(node_role::client, {}, with(minimal_env(), "FIREBREAK_DATA_THREADS", "64")).data_threads == 64);
+  firebreak::test::temp_directory dir;
+  CHECK(loaded(node_role::gateway, {"--config", write(dir, "gw.toml", "data_threads = 3\n")}, minimal_env())
+            .data_threads == 3);
+  CHECK(loaded(node_role::gateway, {"--config", write(dir, "gw2.toml", "data_threads = \"2\"\n")}, minimal_env())
+            .data_threads == 2);
+  for (const char* bad : {"0", "65", "-1", "two", "1.5", "", "100"}) {
+    CAPTURE(bad);
+    auto e = refused(node_role::gateway, {"--data-threads", bad}, minimal_env());
+    CHECK(e.key == "--data-threads");
+    CHECK(e.message.find("expected a number of threads from 1 to 64") == 0);
+  }
+  auto e = refused(node_role::gateway, {"--config", write(dir, "gw3.toml", "data_threads = 0\n")}, minimal_env());
+  CHECK(e.key.find("data_threads") != std::string::npos);
+  auto b = refused(node_role::gateway, {"--config", write(dir, "gw4.toml", "data_threads = true\n")}, minimal_env());
+  CHECK(b.message.find("expected an integer from 1 to 64") == 0);
+}
