@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <cctype>
 #include <array>
 #include <cstdint>
 #include <limits>
@@ -123,6 +124,31 @@ bool field(decode_state& s, const json& obj, const std::string& path, const char
     }
   }
   return read(s, *it, member(path, key), out);
+}
+
+/// An id a peer names (a resource, a gateway, a client; the portal's own are UUIDs): 1 to 64 of
+/// letters, digits and ". _ : -", so what reaches a log or a query is never a newline, an escape
+/// sequence or a megabyte. The complaint does not repeat the value.
+bool valid_id(std::string_view v) {
+  return !v.empty() && v.size() <= 64 && std::all_of(v.begin(), v.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == ':';
+  });
+}
+
+bool id_field(decode_state& s, const json& obj, const char* key, std::string& out) {
+  if (!field(s, obj, "", key, out)) return false;
+  if (valid_id(out)) return true;
+  return bad_value(s, key, "must be an id (1 to 64 letters, digits, '-', '_', '.' or ':'); got " +
+                               std::to_string(out.size()) + " bytes that are not");
+}
+
+bool id_field(decode_state& s, const json& obj, const char* key, std::vector<std::string>& out) {
+  if (!field(s, obj, "", key, out)) return false;
+  for (std::size_t i = 0; i < out.size(); ++i)
+    if (!valid_id(out[i]))
+      return bad_value(s, element(key, i), "must be an id (1 to 64 letters, digits, '-', '_', '.' or ':'); got " +
+                                               std::to_string(out[i].size()) + " bytes that are not");
+  return true;
 }
 
 bool object(decode_state& s, const json& j, const std::string& path) {
@@ -299,11 +325,11 @@ bool read_event(decode_state& s, const json& o, client_topic::flow_creation_fail
 }
 
 bool read_event(decode_state& s, const json& o, client_topic::ice_candidates& e) {
-  return field(s, o, "", "gateway_id", e.gateway_id) && field(s, o, "", "candidates", e.candidates);
+  return id_field(s, o, "gateway_id", e.gateway_id) && field(s, o, "", "candidates", e.candidates);
 }
 
 bool read_event(decode_state& s, const json& o, client_topic::invalidate_ice_candidates& e) {
-  return field(s, o, "", "gateway_id", e.gateway_id) && field(s, o, "", "candidates", e.candidates);
+  return id_field(s, o, "gateway_id", e.gateway_id) && field(s, o, "", "candidates", e.candidates);
 }
 
 bool read_event(decode_state& s, const json& o, relays_presence& e) {
@@ -311,16 +337,16 @@ bool read_event(decode_state& s, const json& o, relays_presence& e) {
 }
 
 bool read_event(decode_state& s, const json& o, client_topic::create_flow& e) {
-  return field(s, o, "", "resource_id", e.resource_id) &&
-         field(s, o, "", "connected_gateway_ids", e.connected_gateway_ids);
+  return id_field(s, o, "resource_id", e.resource_id) &&
+         id_field(s, o, "connected_gateway_ids", e.connected_gateway_ids);
 }
 
 bool read_event(decode_state& s, const json& o, client_topic::broadcast_ice_candidates& e) {
-  return field(s, o, "", "gateway_ids", e.gateway_ids) && field(s, o, "", "candidates", e.candidates);
+  return id_field(s, o, "gateway_ids", e.gateway_ids) && field(s, o, "", "candidates", e.candidates);
 }
 
 bool read_event(decode_state& s, const json& o, client_topic::broadcast_invalidated_ice_candidates& e) {
-  return field(s, o, "", "gateway_ids", e.gateway_ids) && field(s, o, "", "candidates", e.candidates);
+  return id_field(s, o, "gateway_ids", e.gateway_ids) && field(s, o, "", "candidates", e.candidates);
 }
 
 bool read_event(decode_state& s, const json& o, gateway_topic::init& e) {
@@ -345,21 +371,21 @@ bool read_event(decode_state& s, const json& o, gateway_topic::access_authorizat
 }
 
 bool read_event(decode_state& s, const json& o, gateway_topic::ice_candidates& e) {
-  return field(s, o, "", "client_id", e.client_id) && field(s, o, "", "candidates", e.candidates);
+  return id_field(s, o, "client_id", e.client_id) && field(s, o, "", "candidates", e.candidates);
 }
 
 bool read_event(decode_state& s, const json& o, gateway_topic::invalidate_ice_candidates& e) {
-  return field(s, o, "", "client_id", e.client_id) && field(s, o, "", "candidates", e.candidates);
+  return id_field(s, o, "client_id", e.client_id) && field(s, o, "", "candidates", e.candidates);
 }
 
-bool read_event(decode_state& s, const json& o, gateway_topic::flow_authorized& e) { return field(s, o, "", "ref", e.ref); }
+bool read_event(decode_state& s, const json& o, gateway_topic::flow_authorized& e) { return id_field(s, o, "ref", e.ref); }
 
 bool read_event(decode_state& s, const json& o, gateway_topic::broadcast_ice_candidates& e) {
-  return field(s, o, "", "client_ids", e.client_ids) && field(s, o, "", "candidates", e.candidates);
+  return id_field(s, o, "client_ids", e.client_ids) && field(s, o, "", "candidates", e.candidates);
 }
 
 bool read_event(decode_state& s, const json& o, gateway_topic::broadcast_invalidated_ice_candidates& e) {
-  return field(s, o, "", "client_ids", e.client_ids) && field(s, o, "", "candidates", e.candidates);
+  return id_field(s, o, "client_ids", e.client_ids) && field(s, o, "", "candidates", e.candidates);
 }
 
 decode_error to_error(std::string_view event, const decode_state& s) {

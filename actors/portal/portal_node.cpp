@@ -30,7 +30,12 @@ constexpr auto request_timeout = std::chrono::seconds(5);
 class socket_bridge final : public websocket::wss_handler, public socket_port {
  public:
   socket_bridge(caf::actor_system& sys, session_peers peers, session_settings settings)
-      : sys_(sys), peers_(std::move(peers)), settings_(settings) {}
+      : sys_(sys), peers_(std::move(peers)), settings_(settings) {
+    // One budget for every session: a client that reconnects keeps what it spent.
+    if (!settings_.budget)
+      settings_.budget =
+          std::make_shared<flow_budget>(settings_.create_flow_per_second, settings_.create_flow_burst);
+  }
 
   void attach(websocket::wss_server* server) { server_ = server; }
 

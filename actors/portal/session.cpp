@@ -37,13 +37,7 @@ void end(session* self, std::uint16_t code, const std::string& reason) {
 
 bool take_flow_token(session* self) {
   auto& st = self->state;
-  const auto now = clock::now();
-  const double elapsed = std::chrono::duration<double>(now - st.flow_tokens_at).count();
-  st.flow_tokens = std::min(st.settings.create_flow_burst, st.flow_tokens + elapsed * st.settings.create_flow_per_second);
-  st.flow_tokens_at = now;
-  if (st.flow_tokens < 1) return false;
-  st.flow_tokens -= 1;
-  return true;
+  return st.settings.budget->take(st.who.id, clock::now());
 }
 
 void join(session* self, const frame& f) {
@@ -167,8 +161,8 @@ caf::behavior session_actor(session* self, std::uint64_t socket, identity who, s
   st.peers = std::move(peers);
   st.settings = settings;
   st.last_heartbeat = clock::now();
-  st.flow_tokens = settings.create_flow_burst;
-  st.flow_tokens_at = st.last_heartbeat;
+  if (!st.settings.budget)
+    st.settings.budget = std::make_shared<flow_budget>(settings.create_flow_per_second, settings.create_flow_burst);
   self->delayed_send(self, settings.heartbeat_timeout / 4, tick_atom::value);
   return {
       [=](const socket_text& in) { on_text(self, in.text); },

@@ -14,6 +14,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/portal/flow_budget.hpp"
 #include "actors/portal/socket_port.hpp"
 #include "messages/portal_messages.hpp"
 
@@ -26,6 +27,9 @@ struct session_settings {
   /// create_flow requests per second (token bucket) before they are refused as rate_limited.
   double create_flow_per_second = 10;
   double create_flow_burst = 20;
+  /// The buckets, per client identity, shared by every session of the portal (portal_node makes
+  /// one). Null: a bucket of this session's own.
+  std::shared_ptr<portal::flow_budget> budget;
   /// How often a joined peer is sent relays_presence with fresh TURN credentials; zero: never (no relays).
   std::chrono::milliseconds relay_refresh{0};
 };
@@ -44,8 +48,6 @@ struct session_state {
   session_settings settings;
   std::optional<std::string> join_ref;  // set once joined
   std::chrono::steady_clock::time_point last_heartbeat;
-  double flow_tokens = 0;
-  std::chrono::steady_clock::time_point flow_tokens_at;
   static inline const char* name = "session";
 };
 

@@ -1140,6 +1140,24 @@ result<flow> store::record_flow(const new_flow& draft, std::int64_t now) {
     return failure(error_code::invalid, "policy " + shown(draft.policy_id) + " is not about resource " +
                                             shown(draft.resource_id));
 
+  // The same client, resource and gateway again (a reconnect, a restarted gateway, a client asking
+  // twice): the flow it already has, under its current policy and expiry, not one more row.
+  auto existing = impl_->row(doing,
+                             "SELECT id, created_at_ms FROM flows WHERE client_id = ?1 AND gateway_id = ?2 AND "
+                             "resource_id = ?3",
+                             [](const statement& st) { return std::pair{st.text(0), st.integer(1)}; },
+                             draft.client_id, draft.gateway_id, draft.resource_id);
+  if (!existing) return existing.error();
+  if (*existing) {
+    flow same{(*existing)->first,  draft.client_id, draft.gateway_id,   draft.resource_id,
+              draft.policy_id,     (*existing)->second, draft.expires_at_ms};
+    auto u = impl_->run(doing, "UPDATE flows SET policy_id = ?2, expires_at_ms = ?3 WHERE id = ?1", same.id,
+                        same.policy_id, same.expires_at_ms);
+    if (!u) return u.error();
+    if (auto c = tx->commit(doing); !c) return c.error();
+    return same;
+  }
+
   flow f{impl_->new_id(), draft.client_id, draft.gateway_id, draft.resource_id, draft.policy_id, now,
          draft.expires_at_ms};
   auto r = impl_->run(doing,

@@ -675,6 +675,43 @@ TEST_CASE("bad input hurts only the session that sent it") {
     CHECK_MESSAGE(!closed.close_reason.empty(), "a close without a reason");
     everyone_else_fine();
   }
+  SUBCASE("the create_flow budget is the client's, not the socket's: reconnecting does not refill it") {
+    // 10 sockets one after the other, 10 requests each, faster than the 10/s a client may make: a
+    // per-socket bucket (burst 20) would accept all 100.
+    int ok = 0, limited = 0;
+    for (int round = 0; round < 10; ++round) {
+      auto v = victim();
+      std::vector<std::string> refs;
+      for (int i = 0; i < 10; ++i)
+        refs.push_back(v->send_event("create_flow", {{"resource_id", forbidden_resource},
+                                                     {"connected_gateway_ids", json::array()}}));
+      for (const auto& ref : refs) {
+        auto r = v->wait_reply(ref);
+        if (r.status == reply_status::ok) ++ok;
+        if (r.response.value("reason", "").rfind("rate_limited", 0) == 0) ++limited;
+      }
+    }
+    MESSAGE(ok << " accepted, " << limited << " rate_limited over 10 sockets");
+    CHECK(limited >= 1);
+    CHECK(ok + limited == 100);
+    everyone_else_fine();
+  }
+  SUBCASE("ids that are no ids (a newline, an escape, a megabyte) are refused without being repeated") {
+    auto v = victim();
+    for (const std::string& bad : {std::string("x\n2026-12-06 [portal] [info] flow granted"), std::string("\x1b[31mred"),
+                                  std::string(1 << 19, 'a'), std::string()}) {
+      auto r = v->push("create_flow", {{"resource_id", bad}, {"connected_gateway_ids", json::array()}});
+      CHECK(r.status == reply_status::error);
+      const auto reason = r.response.value("reason", "");
+      CHECK_MESSAGE(reason.find("resource_id") != std::string::npos, reason);
+      CHECK(reason.size() < 300);
+      CHECK(reason.find("flow granted") == std::string::npos);
+    }
+    auto r = v->push("create_flow", {{"resource_id", forbidden_resource}, {"connected_gateway_ids", {"gw\nforged"}}});
+    CHECK(r.status == reply_status::error);
+    CHECK(r.response.value("reason", "").find("connected_gateway_ids[0]") != std::string::npos);
+    everyone_else_fine();
+  }
   SUBCASE("a flood of create_flow: some are refused as rate_limited, each is answered") {
     auto v = victim();
     std::vector<std::string> refs;

@@ -541,6 +541,27 @@ TEST_CASE("delete_flows_for client, resource and gateway remove exactly those fl
   CHECK(a.db.delete_flows_for_gateway(a.office_gw.id)->empty());
 }
 
+TEST_CASE("the same client, resource and gateway again reuse their flow: 500 grants, one row") {
+  acme a;
+  auto p = a.allow(a.wiki);
+  const auto first = a.connect(a.ada_laptop, a.wiki, p);
+  for (int i = 0; i < 499; ++i) {
+    auto again = a.db.record_flow({a.ada_laptop.id, a.office_gw.id, a.wiki.id, p.id, p.expires_at_ms}, t0 + 1000 + i);
+    REQUIRE(again);
+    CHECK(again->id == first.id);
+    CHECK(again->created_at_ms == first.created_at_ms);
+  }
+  CHECK(a.db.list_flows()->size() == 1);
+  // Under a later policy with an expiry, the same row takes the new policy and expiry.
+  auto later = a.allow(a.wiki, t0 + 3'600'000);
+  auto moved = a.db.record_flow({a.ada_laptop.id, a.office_gw.id, a.wiki.id, later.id, later.expires_at_ms}, t0 + 5000);
+  REQUIRE(moved);
+  CHECK(moved->id == first.id);
+  CHECK(moved->policy_id == later.id);
+  CHECK(moved->expires_at_ms == later.expires_at_ms);
+  CHECK(*a.db.list_flows() == std::vector<flow>{*moved});
+}
+
 // ---- access changes on live flows --------------------------------------------------------------------------
 
 TEST_CASE("deleting a policy while another still covers the flow moves its expiry, in the store too") {

@@ -3,7 +3,12 @@
 // conditions (a broken server fails them), never sleeps.
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -11,6 +16,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -21,7 +27,10 @@
 #include <spdlog/spdlog.h>
 
 #include "tests/support/local_machine.hpp"
+#include "transport/websocket/admission.hpp"
+#include "transport/websocket/http_endpoint.hpp"
 #include "transport/websocket/https_client.hpp"
+#include "transport/websocket/log_limit.hpp"
 #include "transport/websocket/https_server.hpp"
 #include "transport/websocket/logger.hpp"
 #include "transport/websocket/target.hpp"
@@ -582,4 +591,152 @@ TEST_CASE("request targets split into a raw path and decoded, unique query param
   auto repeated = parse_target("/?token=secret1&token=secret2");
   REQUIRE(repeated.error);
   CHECK(repeated.error->find("secret") == std::string::npos);  // values never appear in errors
+}
+
+// ---- sockets that never speak ------------------------------------------------------------------------
+
+namespace {
+
+/// `n` TCP connections from `from` (a loopback address of its own) to 127.0.0.1:port that never send a
+/// byte, as a flood would open them.
+struct idle_sockets {
+  std::vector<int> fds;
+  idle_sockets(const char* from, std::uint16_t port, int n) {
+    for (int i = 0; i < n; ++i) {
+      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      REQUIRE(fd >= 0);
+      sockaddr_in src{};
+      src.sin_family = AF_INET;
+      ::inet_pton(AF_INET, from, &src.sin_addr);
+      REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) == 0);
+      sockaddr_in dst{};
+      dst.sin_family = AF_INET;
+      dst.sin_port = htons(port);
+      ::inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
+      REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) == 0);
+      fds.push_back(fd);
+    }
+  }
+  ~idle_sockets() {
+    for (int fd : fds) ::close(fd);
+  }
+  /// How many the server has closed (end of stream or reset waiting).
+  int closed_by_server() const {
+    int n = 0;
+    for (int fd : fds) {
+      pollfd p{fd, POLLIN | POLLRDHUP, 0};
+      if (::poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLIN))) ++n;
+    }
+    return n;
+  }
+  bool wait_closed(int at_least, std::chrono::seconds bound = patience) const {
+    const auto until = std::chrono::steady_clock::now() + bound;
+    while (closed_by_server() < at_least) {
+      if (std::chrono::steady_clock::now() > until) return false;
+      std::this_thread::sleep_for(10ms);
+    }
+    return true;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("unproven connections are capped per address: one flooding address does not lock out another") {
+  SUBCASE("admission counts per address, releases once, and forgets addresses with none") {
+    detail::admission admit(2);
+    auto a = admit.admit("10.0.0.1");
+    auto b = admit.admit("10.0.0.1");
+    REQUIRE(a);
+    REQUIRE(b);
+    CHECK_FALSE(admit.admit("10.0.0.1"));
+    CHECK(admit.refused() == 1);
+    auto other = admit.admit("10.0.0.2");
+    CHECK(other);
+    CHECK(admit.sources() == 2);
+    a->release();
+    a->release();  // twice is once
+    CHECK(admit.pending("10.0.0.1") == 1);
+    CHECK(admit.admit("10.0.0.1"));  // the slot came back (and goes again at once: a temporary)
+    b.reset();
+    other.reset();
+    CHECK(admit.sources() == 0);
+  }
+
+  SUBCASE("a repeated event logs once per interval, saying how many it stands for") {
+    log_limit limit(1s);
+    const auto t0 = log_limit::clock::now();
+    CHECK(limit.due(t0) == std::optional<std::uint64_t>(1));
+    CHECK_FALSE(limit.due(t0 + 10ms));
+    CHECK_FALSE(limit.due(t0 + 500ms));
+    CHECK(limit.due(t0 + 1001ms) == std::optional<std::uint64_t>(3));
+  }
+
+  SUBCASE("the WebSocket server: 150 idle sockets from 127.0.0.2 against a cap of 100") {
+    auto config = server_config();
+    config.max_connections = 100;
+    config.max_unproven_per_source = 20;
+    config.handshake_timeout = 3s;
+    running_server s(config);
+    idle_sockets flood("127.0.0.2", s.server.port(), 150);
+    // Beyond its 20, the flooding address is refused at once.
+    REQUIRE(flood.wait_closed(130));
+    // Without the per-address cap the 150 would hold all 100 slots and this would be refused.
+    auto client = connect(s);
+    REQUIRE_FALSE(client->send_text("still here", patience));
+    CHECK(receive(*client) == "still here");
+    // And the 20 it kept go at the handshake deadline.
+    CHECK(flood.wait_closed(150));
+  }
+
+  SUBCASE("the HTTPS server: 200 idle sockets from 127.0.0.2 against a cap of 150") {
+    https_server_config config;
+    config.cert_path = certificates().server_cert_path;
+    config.key_path = certificates().server_key_path;
+    config.max_connections = 150;
+    https_server server(config, [](const json_request&) { return json_response{200, "{}"}; });
+    REQUIRE_FALSE(server.start());
+    idle_sockets flood("127.0.0.2", server.port(), 200);
+    REQUIRE(flood.wait_closed(200 - static_cast<int>(config.max_unproven_per_source)));
+    auto got = https_request("127.0.0.1", server.port(), "GET", "/v1/sites", {}, "", certificates().ca_cert_path, patience);
+    REQUIRE_MESSAGE(!got.error, (got.error ? got.error->message : ""));
+    CHECK(got.status == 200);
+  }
+
+  SUBCASE("the health endpoint: 64 idle sockets from 127.0.0.2, and /healthz still answers") {
+    http_endpoint endpoint({"127.0.0.1", 0}, [](const std::string& path) {
+      return http_answer{path == "/healthz" ? 200u : 404u, "text/plain", "ok\n"};
+    });
+    REQUIRE_FALSE(endpoint.start());
+    idle_sockets flood("127.0.0.2", endpoint.port(), 64);
+    REQUIRE(flood.wait_closed(64 - 8));
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in dst{};
+    dst.sin_family = AF_INET;
+    dst.sin_port = htons(endpoint.port());
+    ::inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) == 0);
+    const std::string request = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    REQUIRE(::write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size()));
+    timeval tv{static_cast<time_t>(patience.count()), 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string answer;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) answer.append(buf, static_cast<std::size_t>(n));
+    ::close(fd);
+    CHECK_MESSAGE(answer.rfind("HTTP/1.1 200", 0) == 0, answer);
+    // The 8 it kept go at the request deadline.
+    CHECK(flood.wait_closed(64));
+  }
+}
+
+TEST_CASE("the access log's path hides what could be a token and escapes what is not printable") {
+  CHECK(loggable_path("/v1/sites/2f0c6d5e-9a43-4c1b-8e7a-1d2c3b4a5f60?token=fba_x") ==
+        "/v1/sites/2f0c6d5e-9a43-4c1b-8e7a-1d2c3b4a5f60");
+  const std::string token = "fba_" + std::string(43, 'Q');
+  CHECK(loggable_path("/v1/" + token + "/sites") == "/v1/(47 characters)/sites");
+  CHECK(loggable_path("/v1/fbc_short") == "/v1/(9 characters)");
+  CHECK(loggable_path("/v1/" + std::string(41, 'a')) == "/v1/(41 characters)");
+  CHECK(loggable_path(std::string("/v1/a\x1b[31m\\b")) == "/v1/a\\x1b[31m\\x5cb");
+  CHECK(loggable_path("/" + std::string(30, 'a') + "/" + std::string(300, 'b')).size() <= 200);
+  CHECK(loggable_path("/") == "/");
 }

@@ -32,6 +32,9 @@ constexpr std::uint32_t max_header_bytes = 8 * 1024;
 /// Connections at once: a health check and a scraper or two need a handful. Beyond this, a new one is
 /// closed at once, so a burst cannot take the daemon's descriptors.
 constexpr int max_connections = 64;
+/// Connections from one address at once: a checker or a scraper needs one or two, so one address
+/// holding idle sockets cannot take the health check of the others down.
+constexpr std::size_t max_per_source = 8;
 }
 
 struct http_endpoint::core {
@@ -40,6 +43,8 @@ struct http_endpoint::core {
   const http_get_handler handler;
   bool stopped = false;
   std::atomic<int> live{0};  // exchanges in progress
+  detail::admission admit{max_per_source};
+  log_limit full_log, per_source_log;
   // Destroyed after the parts below, which run on it.
   net::io_context io;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
@@ -52,7 +57,10 @@ namespace {
 /// One request, one answer, then the connection closes.
 class exchange : public std::enable_shared_from_this<exchange> {
  public:
-  exchange(http_endpoint::core& core, tcp::socket socket) : core_(core), stream_(std::move(socket)) { ++core_.live; }
+  exchange(http_endpoint::core& core, tcp::socket socket, detail::admission::ticket ticket)
+      : core_(core), stream_(std::move(socket)), ticket_(std::move(ticket)) {
+    ++core_.live;
+  }
   ~exchange() { --core_.live; }
 
   void start() {
@@ -109,6 +117,7 @@ class exchange : public std::enable_shared_from_this<exchange> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   http::request_parser<http::empty_body> parser_;
+  detail::admission::ticket ticket_;  // counts against the remote address while it lasts
   http::response<http::string_body> response_;
   bool head_ = false;
 };
@@ -129,10 +138,23 @@ std::optional<std::string> http_endpoint::start() {
       core_->io, core_->config.bind_address, core_->config.port,
       [c](tcp::socket socket) {
         if (c->live.load() >= max_connections) {
-          logger()->warn("http endpoint: {} connections already; closing a new one", max_connections);
+          if (auto n = c->full_log.due(log_limit::clock::now()))
+            logger()->warn("http endpoint: {} connections already; closing new ones ({} since the last such line)",
+                           max_connections, *n);
           return;  // the socket closes as it goes out of scope
         }
-        std::make_shared<exchange>(*c, std::move(socket))->start();
+        boost::system::error_code ec;
+        const auto remote = socket.remote_endpoint(ec);
+        if (ec) return;
+        auto ticket = c->admit.admit(remote.address().to_string());
+        if (!ticket) {
+          if (auto n = c->per_source_log.due(log_limit::clock::now()))
+            logger()->warn("http endpoint: {} holds {} connections already; closing new ones from it ({} since "
+                           "the last such line)",
+                           remote.address().to_string(), max_per_source, *n);
+          return;
+        }
+        std::make_shared<exchange>(*c, std::move(socket), std::move(*ticket))->start();
       },
       why);
   if (!core_->listener) return why;

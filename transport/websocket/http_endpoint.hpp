@@ -2,8 +2,8 @@
 //
 // Plain HTTP on purpose: Nomad's and Consul's HTTP checks and Prometheus scrape it as they would any
 // exporter, and it serves nothing secret (bind it to loopback or the cluster network). GET and HEAD
-// only (405 otherwise); one request per connection (Connection: close); 64 connections at once (more
-// are closed on arrival); a request must arrive within
+// only (405 otherwise); one request per connection (Connection: close); 64 connections at once and 8
+// from one address (more are closed on arrival, a line a second logged); a request must arrive within
 // request_timeout and fit in 8 KiB of headers (no body): a slow or oversized client is cut off
 // without holding up the next. The handler runs on the endpoint's single I/O thread and may block
 // briefly (it asks the daemon's actors).
@@ -30,7 +30,8 @@ using http_get_handler = std::function<http_answer(const std::string& path)>;
 struct http_endpoint_config {
   std::string bind_address = "127.0.0.1";
   std::uint16_t port = 0;  // 0: the system chooses; see port()
-  std::chrono::milliseconds request_timeout = std::chrono::seconds(5);
+  /// Short: an idle socket holds one of the 64 slots (8 per address) until then.
+  std::chrono::milliseconds request_timeout = std::chrono::seconds(2);
 };
 
 class http_endpoint {

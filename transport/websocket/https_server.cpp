@@ -79,8 +79,8 @@ namespace detail {
 /// One TLS connection: handshake, then request → handler → response, as long as both keep it alive.
 class https_connection : public std::enable_shared_from_this<https_connection> {
  public:
-  https_connection(https_server::core& core, tcp::socket socket, std::uint64_t id)
-      : core_(core), id_(id), stream_(std::move(socket), *core.tls) {
+  https_connection(https_server::core& core, tcp::socket socket, std::uint64_t id, admission::ticket ticket)
+      : core_(core), id_(id), stream_(std::move(socket), *core.tls), ticket_(std::move(ticket)) {
     boost::system::error_code ec;
     auto remote = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
     if (!ec) remote_ = remote.address().to_string();
@@ -178,14 +178,14 @@ class https_connection : public std::enable_shared_from_this<https_connection> {
     try {
       out = core_.handler(in);
     } catch (const std::exception& e) {
-      logger()->error("[H{}] the handler threw on {} {}: {}", id_, in.method, path_of(in.target), e.what());
+      logger()->error("[H{}] the handler threw on {} {}: {}", id_, in.method, loggable_path(in.target), e.what());
       out = {500, R"({"error":"internal error"})"};
     }
     if (out.status < 100 || out.status > 599) {
       logger()->error("[H{}] the handler answered with HTTP status {}; sending 500", id_, out.status);
       out = {500, R"({"error":"internal error"})"};
     }
-    logger()->info("[H{}] {} {} from {}: {}", id_, in.method, path_of(in.target), remote_, out.status);
+    logger()->info("[H{}] {} {} from {}: {}", id_, in.method, loggable_path(in.target), remote_, out.status);
     respond(out.status, std::move(out.body), request.keep_alive() && !core_.stopping);
   }
 
@@ -245,6 +245,7 @@ class https_connection : public std::enable_shared_from_this<https_connection> {
   const std::uint64_t id_;
   std::string remote_;
   beast::ssl_stream<beast::tcp_stream> stream_;
+  admission::ticket ticket_;  // counts against the remote address until the connection goes
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> response_;
@@ -268,8 +269,10 @@ std::optional<std::string> https_server::start() {
   core* shared = core_.get();
   return detail::start_tls_server(
       *core_, core_->connections, "HTTPS connections already: refusing one more", "fb-https",
-      [shared](tcp::socket socket) {
-        std::make_shared<https_connection>(*shared, std::move(socket), shared->next_id.fetch_add(1))->start();
+      [shared](tcp::socket socket, detail::admission::ticket ticket) {
+        // The ticket stays for the connection's life: every connection counts against its address.
+        std::make_shared<https_connection>(*shared, std::move(socket), shared->next_id.fetch_add(1), std::move(ticket))
+            ->start();
       });
 }
 

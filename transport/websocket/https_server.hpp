@@ -40,10 +40,13 @@ struct https_server_config {
   std::filesystem::path key_path;
   std::size_t max_body_bytes = 1 << 20;
   /// TLS handshake, and writing one response.
-  std::chrono::milliseconds handshake_timeout = std::chrono::seconds(10);
+  std::chrono::milliseconds handshake_timeout = std::chrono::seconds(5);
   /// How long a kept-alive connection may wait for (and take to send) its next request.
-  std::chrono::milliseconds idle_timeout = std::chrono::seconds(30);
+  std::chrono::milliseconds idle_timeout = std::chrono::seconds(10);
   std::size_t max_connections = 1000;
+  /// Connections from one address at once (whatever they are doing): an admin tool needs a few, so
+  /// one address holding idle sockets cannot lock the others out.
+  std::size_t max_unproven_per_source = 64;
   /// stop(): how long a response being written gets to finish.
   std::chrono::milliseconds shutdown_timeout = std::chrono::seconds(1);
   unsigned threads = 1;

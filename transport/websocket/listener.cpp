@@ -58,18 +58,39 @@ std::shared_ptr<listener> listener::open_tls(net::io_context& io, const std::str
                                              const std::filesystem::path& cert_path,
                                              const std::filesystem::path& key_path,
                                              std::unique_ptr<net::ssl::context>& tls, const std::atomic<bool>& stopping,
-                                             connection_limit limit, accept_handler on_accept, std::string& why) {
+                                             connection_limit limit, admitted_handler on_accept, std::string& why) {
   tls = make_server_tls_context(cert_path, key_path, why);
   if (!tls) return nullptr;
+  // Shared by the copies of the handler; a flood of refusals costs a line a second, not one each.
+  struct refusals {
+    admission admit;
+    log_limit full, per_source;
+    explicit refusals(std::size_t n) : admit(n) {}
+  };
+  auto r = std::make_shared<refusals>(limit.per_source);
   return open(
       io, address, port,
-      [&stopping, limit = std::move(limit), on_accept = std::move(on_accept)](tcp::socket socket) {
+      [&stopping, limit = std::move(limit), on_accept = std::move(on_accept), r](tcp::socket socket) {
         if (stopping) return;
         if (const auto live = limit.live(); live >= limit.max) {
-          logger()->warn("{} {}", live, limit.refusal);
+          if (auto n = r->full.due(log_limit::clock::now()))
+            logger()->warn("{} {} ({} refused since the last such line)", live, limit.refusal, *n);
           return;  // the socket closes as it goes out of scope
         }
-        on_accept(std::move(socket));
+        boost::system::error_code ec;
+        const auto remote = socket.remote_endpoint(ec);
+        if (ec) return;  // gone already
+        auto from = remote.address();
+        if (from.is_v6() && from.to_v6().is_v4_mapped()) from = net::ip::make_address_v4(net::ip::v4_mapped, from.to_v6());
+        auto ticket = r->admit.admit(from.to_string());
+        if (!ticket) {
+          if (auto n = r->per_source.due(log_limit::clock::now()))
+            logger()->warn("{} holds {} connections that have not finished their handshake: refusing more ({} "
+                           "refused since the last such line)",
+                           from.to_string(), limit.per_source, *n);
+          return;
+        }
+        on_accept(std::move(socket), std::move(*ticket));
       },
       why);
 }

@@ -27,6 +27,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include "transport/websocket/admission.hpp"
+#include "transport/websocket/log_limit.hpp"
+
 namespace firebreak::websocket::detail {
 
 class listener : public std::enable_shared_from_this<listener> {
@@ -46,17 +49,23 @@ class listener : public std::enable_shared_from_this<listener> {
     std::size_t max;
     std::function<std::size_t()> live;
     std::string_view refusal;  // a string literal: the listener keeps it
+    /// At most this many unproven connections per remote address (admission.hpp).
+    std::size_t per_source = 256;
   };
+  /// Gets an accepted socket and its admission ticket (released by the connection once it proved itself).
+  using admitted_handler = std::function<void(boost::asio::ip::tcp::socket, admission::ticket)>;
 
   /// open() for a TLS server: loads the certificate and key into `tls` first (so a bad certificate fails start, not each handshake), then listens.
-  /// Accepted sockets reach on_accept only while `stopping` is false and `limit` has room; `stopping`
-  /// and what `limit` uses must outlive the listener. nullptr with `why` set when either step fails.
+  /// Accepted sockets reach on_accept only while `stopping` is false, `limit` has room and their address
+  /// holds fewer than limit.per_source unproven connections; refusals are logged once a second with
+  /// their count. `stopping` and what `limit` uses must outlive the listener. nullptr with `why` set
+  /// when either step fails.
   static std::shared_ptr<listener> open_tls(boost::asio::io_context& io, const std::string& address,
                                             std::uint16_t port, const std::filesystem::path& cert_path,
                                             const std::filesystem::path& key_path,
                                             std::unique_ptr<boost::asio::ssl::context>& tls,
                                             const std::atomic<bool>& stopping, connection_limit limit,
-                                            accept_handler on_accept, std::string& why);
+                                            admitted_handler on_accept, std::string& why);
 
   listener(boost::asio::io_context& io, accept_handler on_accept);
 
@@ -90,7 +99,7 @@ class listener : public std::enable_shared_from_this<listener> {
 /// `thread_name`. nullopt when listening; otherwise why not.
 template <class Core, class Registry>
 std::optional<std::string> start_tls_server(Core& core, const Registry& registry, std::string_view refusal,
-                                            const char* thread_name, listener::accept_handler on_accept) {
+                                            const char* thread_name, listener::admitted_handler on_accept) {
   const auto live = [&core, &registry] {
     std::lock_guard lock(core.mutex);
     return registry.size();
@@ -98,7 +107,8 @@ std::optional<std::string> start_tls_server(Core& core, const Registry& registry
   std::string why;
   core.listener = listener::open_tls(core.io, core.config.bind_address, core.config.port, core.config.cert_path,
                                      core.config.key_path, core.tls, core.stopping,
-                                     {core.config.max_connections, live, refusal}, std::move(on_accept), why);
+                                     {core.config.max_connections, live, refusal, core.config.max_unproven_per_source},
+                                     std::move(on_accept), why);
   if (!core.listener) return why;
   core.work.emplace(boost::asio::make_work_guard(core.io));
   core.threads.start(core.io, core.config.threads, thread_name);

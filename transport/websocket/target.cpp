@@ -82,4 +82,37 @@ target_result parse_target(std::string_view target) {
 
 std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
 
+std::string loggable_path(std::string_view target) {
+  constexpr std::size_t max_segment = 40, max_total = 200;
+  static constexpr char hex[] = "0123456789abcdef";
+  const auto path = path_of(target);
+  std::string out;
+  std::size_t at = 0;
+  while (at <= path.size() && out.size() < max_total) {
+    const auto slash = path.find('/', at);
+    const auto segment = path.substr(at, slash == std::string_view::npos ? std::string_view::npos : slash - at);
+    const bool secret_like = segment.size() > max_segment ||
+                             (segment.size() >= 4 && segment[0] == 'f' && segment[1] == 'b' && segment[3] == '_');
+    if (secret_like) {
+      out += "(" + std::to_string(segment.size()) + " characters)";
+    } else {
+      for (const char c : segment) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u >= 0x20 && u < 0x7f && c != '\\') {
+          out += c;
+        } else {
+          out += "\\x";
+          out += hex[u >> 4];
+          out += hex[u & 0xf];
+        }
+      }
+    }
+    if (slash == std::string_view::npos) break;
+    out += '/';
+    at = slash + 1;
+  }
+  if (out.size() > max_total) out.resize(max_total);
+  return out;
+}
+
 }  // namespace firebreak::websocket

@@ -30,6 +30,12 @@ struct target_result {
 /// token), as sent. For logs and for routing that ignores the query.
 std::string_view path_of(std::string_view target);
 
+/// path_of(target) as an access log may show it: a segment that could be a secret (one with a token's
+/// prefix, "fb?_", or longer than an id's 40 characters) becomes "(N characters)", anything outside
+/// printable ASCII becomes \xNN, and the whole is cut at 200 characters. A token pasted into the
+/// URL by mistake never reaches the log.
+std::string loggable_path(std::string_view target);
+
 /// Splits a request target in origin form. A path must start with '/'. A parameter without '=' has an
 /// empty value; empty pieces ("a=1&&b=2") are skipped. A parameter given twice is an error: two tokens
 /// in one request is ambiguous, and ambiguity is not something to resolve silently in front of a

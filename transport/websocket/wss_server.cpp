@@ -30,8 +30,10 @@ std::optional<std::string> wss_server::start() {
   core* shared = core_.get();
   return detail::start_tls_server(
       *core_, core_->sessions, "connections already: refusing one more (max_connections)", "fb-websocket",
-      [shared](tcp::socket socket) {
-        std::make_shared<detail::wss_session>(*shared, std::move(socket), shared->next_id.fetch_add(1))->start();
+      [shared](tcp::socket socket, detail::admission::ticket ticket) {
+        std::make_shared<detail::wss_session>(*shared, std::move(socket), shared->next_id.fetch_add(1),
+                                              std::move(ticket))
+            ->start();
       });
 }
 

@@ -1,6 +1,7 @@
 // A TLS WebSocket server on Boost.Beast: the endpoint clients and gateways keep open to the portal.
 //
-//   accept ─► TLS handshake ─► HTTP upgrade request ─► handler.on_open ─┬─ reject: HTTP status, no session
+//   accept (within max_connections, and max_unproven_per_source for the address)
+//     ─► TLS handshake ─► HTTP upgrade request ─► handler.on_open ─┬─ reject: HTTP status, no session
 //   (one deadline, handshake_timeout, for all three)                     └─ accept: 101, session open
 //   open: text messages ⇄ on_text / send(); any frame from the peer resets the idle clock
 //   close: close() / idle / oversized (1009) / binary (1003) / slow reader (1008) / stop() (1001)
@@ -30,7 +31,8 @@ struct wss_server_config {
   std::filesystem::path key_path;
   std::size_t max_message_bytes = 1 << 20;  // a longer text message closes the session with 1009
   /// From accept to an open session (TLS, upgrade request, 101); also bounds each close handshake.
-  std::chrono::milliseconds handshake_timeout = std::chrono::seconds(10);
+  /// Short: a socket that says nothing holds a slot until then.
+  std::chrono::milliseconds handshake_timeout = std::chrono::seconds(5);
   /// No frame at all from the peer (message, ping, pong) for this long closes the session with
   /// 1001 "idle". Peers keep a session alive by sending: Phoenix clients heartbeat every 30 s.
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(60);
@@ -39,6 +41,10 @@ struct wss_server_config {
   std::size_t max_outbound_messages = 4096;
   /// Connections (open or still handshaking) beyond this are closed as soon as they are accepted.
   std::size_t max_connections = 10000;
+  /// Connections from one address still in their handshake (not yet upgraded) beyond this are closed
+  /// on arrival: one address cannot fill max_connections with sockets that never speak. Open sessions
+  /// do not count (many laptops may share one NAT address).
+  std::size_t max_unproven_per_source = 256;
   /// stop(): how long open sessions get to flush their queues and finish the close handshake.
   std::chrono::milliseconds shutdown_timeout = std::chrono::seconds(1);
   unsigned threads = 1;

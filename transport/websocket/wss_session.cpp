@@ -1,5 +1,7 @@
 #include "transport/websocket/wss_session.hpp"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <exception>
 
@@ -30,12 +32,24 @@ using tcp = net::ip::tcp;
 void wss_server::core::add(session_id id, std::weak_ptr<detail::wss_session> session) {
   std::lock_guard lock(mutex);
   sessions.emplace(id, std::move(session));
+  peak = std::max(peak, sessions.size());
 }
 
 void wss_server::core::remove(session_id id) {
-  std::lock_guard lock(mutex);
-  sessions.erase(id);
-  if (sessions.empty()) all_gone.notify_all();
+  bool trim = false;
+  {
+    std::lock_guard lock(mutex);
+    sessions.erase(id);
+    if (sessions.empty()) all_gone.notify_all();
+    // A burst of connections (a flood, a fleet reconnecting) left the allocator holding its peak: once
+    // four in five of them are gone, give the free memory back to the system. Rare by construction:
+    // the count must climb again to trim again.
+    if (peak >= trim_after && sessions.size() <= peak / 5) {
+      peak = sessions.size();
+      trim = true;
+    }
+  }
+  if (trim) ::malloc_trim(0);
 }
 
 std::shared_ptr<detail::wss_session> wss_server::core::find(session_id id) const {
@@ -75,9 +89,10 @@ const char* by_text(closed_by by) {
 
 }  // namespace
 
-wss_session::wss_session(wss_server::core& core, tcp::socket socket, session_id id)
+wss_session::wss_session(wss_server::core& core, tcp::socket socket, session_id id, admission::ticket ticket)
     : core_(core),
       id_(id),
+      ticket_(std::move(ticket)),
       ws_(std::move(socket), *core.tls),
       idle_timer_(ws_.get_executor()),
       close_timer_(ws_.get_executor()) {
@@ -228,6 +243,7 @@ void wss_session::on_upgraded(boost::system::error_code ec) {
     return;
   }
   phase_ = phase::open;
+  ticket_.release();  // proven: it no longer counts against its address
   logger()->info("[S{}] open: {} from {}", id_, request_.path, peer_);
   ws_.control_callback([this](ws::frame_type, beast::string_view) { last_frame_ = clock::now(); });
   last_frame_ = clock::now();

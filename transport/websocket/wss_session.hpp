@@ -67,6 +67,8 @@ struct wss_server::core {
   mutable std::mutex mutex;
   std::condition_variable all_gone;  // notified when `sessions` becomes empty
   std::unordered_map<session_id, std::weak_ptr<detail::wss_session>> sessions;  // every live connection
+  std::size_t peak = 0;  // the most sessions since memory was last given back
+  static constexpr std::size_t trim_after = 500;
 
   boost::asio::io_context io;
   // After the io_context, so destroyed before it: both use its services.
@@ -78,7 +80,8 @@ namespace detail {
 
 class wss_session : public std::enable_shared_from_this<wss_session> {
  public:
-  wss_session(wss_server::core& core, boost::asio::ip::tcp::socket socket, session_id id);
+  wss_session(wss_server::core& core, boost::asio::ip::tcp::socket socket, session_id id,
+              admission::ticket ticket = {});
   ~wss_session();
   wss_session(const wss_session&) = delete;
   wss_session& operator=(const wss_session&) = delete;
@@ -130,6 +133,7 @@ class wss_session : public std::enable_shared_from_this<wss_session> {
 
   wss_server::core& core_;
   const session_id id_;
+  admission::ticket ticket_;  // counts against the remote address until the upgrade
   std::string peer_;  // "address:port" for log lines
   request_info request_;
   ws_stream ws_;
