@@ -249,11 +249,15 @@ caf::behavior gateway_tunnel(tunnel_self* self, tunnel_settings settings) {
         trace::trace_in(self, "client_unauthorized", {u.client_id, {}, {}, u.client_id}, u.reason);
         auto& s = self->state;
         s.setup_since.erase(u.client_id);  // a flow granted again later is timed from then
+        if (!s.connections.find(u.client_id)) return;
+        // Without goodbyes the connection still goes, silently: the client's data then gets no answer,
+        // its own timeout ends the connection and its next packet asks the portal again. Keeping the
+        // connection and refusing its packets would cut the client off for as long as it lasted.
         if (!s.settings.goodbye) {
-          s.log->info("[peer {}] no grant left ({}): its packets are refused from now on", u.client_id, u.reason);
+          s.log->info("[peer {}] no grant left ({}): closing silently (goodbyes are off)", u.client_id, u.reason);
+          s.connections.close(u.client_id, u.reason, close_mode::silent);
           return;
         }
-        if (!s.connections.find(u.client_id)) return;
         s.log->info("[peer {}] no grant left ({}): goodbye", u.client_id, u.reason);
         s.connections.close(u.client_id, u.reason, close_mode::goodbye_and_flush);
       },

@@ -212,14 +212,8 @@ void announce(coordinator* self, const flow_change_list& list) {
           }
         });
     // Clients hear resource_deleted (and, when disabled or deleted, the end of their session) from the
-    // store actor's access diff; a flow alone going, as with DELETE /v1/flows/{id}, takes no resource away.
-    if (change.kind == flow_change_kind::revoke) {
-      if (change.reason == revoke_reason::gateway_deleted)
-        self->request(self->state.presence, store_timeout, session_atom::value, peer_kind::gateway, f.gateway_id)
-            .then([=](const caf::actor& gateway_session) {
-              if (gateway_session) self->send(gateway_session, close_session{"this gateway was deleted by an administrator"});
-            });
-    }
+    // store actor's access diff, which also closes the session of a deleted gateway; a flow alone going,
+    // as with DELETE /v1/flows/{id}, takes no resource away.
   }
   if (!list.changes.empty()) rebuild_links(self);
 }

@@ -111,6 +111,7 @@ std::string_view to_string(revoke_reason reason) {
     case revoke_reason::client_disabled: return "client_disabled";
     case revoke_reason::expired: return "expired";
     case revoke_reason::access_removed: return "access_removed";
+    case revoke_reason::moved: return "moved";
   }
   return "unknown";
 }

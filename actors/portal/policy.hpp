@@ -56,6 +56,7 @@ enum class revoke_reason {
   client_disabled,
   expired,          // covering policies remain, but every one of them has expired
   access_removed,   // no policy covers the flow any more (policy, group or membership deleted)
+  moved,            // the client was granted the resource through another gateway of its site
 };
 
 struct flow_change {

@@ -1114,7 +1114,7 @@ result<std::optional<std::int64_t>> store::next_policy_expiry(std::int64_t now) 
 
 // ---- flows ---------------------------------------------------------------------------------------------------
 
-result<flow> store::record_flow(const new_flow& draft, std::int64_t now) {
+result<flow> store::record_flow(const new_flow& draft, std::int64_t now, flow_changes* superseded) {
   constexpr std::string_view doing = "recording a flow";
   auto tx = impl_->begin_write(doing);
   if (!tx) return tx.error();
@@ -1139,6 +1139,17 @@ result<flow> store::record_flow(const new_flow& draft, std::int64_t now) {
   if (**policy_resource != draft.resource_id)
     return failure(error_code::invalid, "policy " + shown(draft.policy_id) + " is not about resource " +
                                             shown(draft.resource_id));
+
+  // The client's flow to this resource through another gateway ends here: it reaches it through this one.
+  auto elsewhere = impl_->rows(doing,
+                               "SELECT id, client_id, gateway_id, resource_id, COALESCE(policy_id, ''), created_at_ms, "
+                               "expires_at_ms FROM flows WHERE client_id = ?1 AND resource_id = ?2 AND gateway_id <> ?3",
+                               read_flow, draft.client_id, draft.resource_id, draft.gateway_id);
+  if (!elsewhere) return elsewhere.error();
+  for (const auto& old : *elsewhere) {
+    if (auto d = impl_->run(doing, "DELETE FROM flows WHERE id = ?1", old.id); !d) return d.error();
+    if (superseded) superseded->push_back({old, flow_change_kind::revoke, revoke_reason::moved, std::nullopt, {}});
+  }
 
   // The same client, resource and gateway again (a reconnect, a restarted gateway, a client asking
   // twice): the flow it already has, under its current policy and expiry, not one more row.

@@ -219,7 +219,10 @@ class store {
   result<std::optional<std::int64_t>> next_policy_expiry(std::int64_t now);
 
   // flows
-  result<flow> record_flow(const new_flow& draft, std::int64_t now);
+  /// Records a granted flow. One client reaches one resource through one gateway: a flow of the same
+  /// client and resource through another gateway (the client moved, as when its gateway restarted) is
+  /// deleted in the same transaction and, with `superseded`, reported there as a revoke (`moved`).
+  result<flow> record_flow(const new_flow& draft, std::int64_t now, flow_changes* superseded = nullptr);
   result<std::vector<flow>> list_flows();
   result<void> delete_flow(std::string_view id);
   /// Each returns the flows it removed.

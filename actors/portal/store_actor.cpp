@@ -112,6 +112,29 @@ void tell_clients(store_self* self) {
   }
 }
 
+/// A gateway deleted (by itself or with its site) loses its session: it is no longer online, gets no
+/// fresh relay credentials and cannot be chosen for a flow.
+void close_deleted_gateways(store_self* self) {
+  auto& st = self->state;
+  if (st.watched_gateways.empty()) return;
+  auto c = cached(self);
+  if (!c) {
+    portal_logger()->warn("cannot check gateway sessions after a change: {}", self->system().render(c.error()));
+    return;
+  }
+  std::set<std::string> existing;
+  for (const auto& g : (*c)->gateways) existing.insert(g.id);
+  for (auto it = st.watched_gateways.begin(); it != st.watched_gateways.end();) {
+    if (existing.count(it->second.gateway_id) == 0) {
+      self->send(it->second.session, close_session{"this gateway was deleted by an administrator"});
+      self->demonitor(it->second.session);
+      it = st.watched_gateways.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 caf::result<std::string> join_data(store_self* self, const identity& who) {
   auto& db = *self->state.db;
   const auto now = unix_ms_now();
@@ -142,6 +165,10 @@ caf::result<std::string> join_data(store_self* self, const identity& who) {
     for (const auto& f : *flows)
       if (f.gateway_id == who.id) init.authorizations.push_back({f.client_id, f.resource_id, to_seconds(f.expires_at_ms)});
     payload = to_json(init);
+    if (auto session = caf::actor_cast<caf::actor>(self->current_sender())) {
+      self->monitor(session);
+      self->state.watched_gateways[session.address()] = watched_gateway{who.id, session};
+    }
   }
   payload["relays"] = relays_json(self->state.settings, who.id, now / 1000);
   return payload.dump();
@@ -180,7 +207,10 @@ caf::actor spawn_store_actor(caf::actor_system& sys, store opened, std::shared_p
     self->state.db = std::make_unique<store>(std::move(*shared_db));
     self->state.rng = rng;
     self->state.settings = std::move(settings);
-    self->set_down_handler([=](const caf::down_msg& down) { self->state.watched.erase(down.source); });
+    self->set_down_handler([=](const caf::down_msg& down) {
+      self->state.watched.erase(down.source);
+      self->state.watched_gateways.erase(down.source);
+    });
     return {
         [=](set_coordinator_atom, const caf::actor& coordinator) { self->state.coordinator = coordinator; },
         [=](authenticate_atom, peer_kind kind, const std::string& token,
@@ -216,9 +246,17 @@ caf::actor spawn_store_actor(caf::actor_system& sys, store opened, std::shared_p
           return context_for(self, client_id, resource_id);
         },
         [=](record_atom, const flow_record& rec) -> caf::result<bool> {
-          auto f = self->state.db->record_flow(rec.flow, unix_ms_now());
+          flow_changes superseded;
+          const auto now = unix_ms_now();
+          auto f = self->state.db->record_flow(rec.flow, now, &superseded);
           if (!f) return failure(f.error());
-          if (self->state.cache) ++self->state.cache->gateway_load[rec.flow.gateway_id];
+          if (auto& cache = self->state.cache) {
+            if (f->created_at_ms == now) ++cache->gateway_load[rec.flow.gateway_id];  // a new row, not one reused
+            for (const auto& change : superseded) --cache->gateway_load[change.flow.gateway_id];
+          }
+          // The gateway the client moved away from drops its grant for this resource.
+          if (!superseded.empty() && self->state.coordinator)
+            self->send(self->state.coordinator, flow_change_list{std::move(superseded)});
           return true;
         },
         [=](reevaluate_atom) -> caf::result<flow_change_list> {
@@ -256,7 +294,10 @@ caf::actor spawn_store_actor(caf::actor_system& sys, store opened, std::shared_p
           // Gateways first (the coordinator sends reject_access), then the clients' resource lists.
           if ((changed || !changes.empty()) && self->state.coordinator)
             self->send(self->state.coordinator, flow_change_list{std::move(changes)});
-          if (changed) tell_clients(self);
+          if (changed) {
+            tell_clients(self);
+            close_deleted_gateways(self);
+          }
           return response;
         },
     };

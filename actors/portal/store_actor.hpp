@@ -16,7 +16,9 @@
 // The store actor also keeps every joined client session up to date with the resources it may reach:
 // the session that asked for a client's join data is watched (monitored), and after any change that can
 // move access (a successful admin change, a reevaluation at a policy's expiry) each watched session is
-// pushed only the difference (see access_index.hpp).
+// pushed only the difference (see access_index.hpp). A gateway session is watched the same way: when
+// its gateway is deleted (by itself or with its site) the session is closed, so a gateway that no longer
+// exists is neither online nor handed relay credentials.
 #pragma once
 
 #include <chrono>
@@ -98,11 +100,18 @@ struct watched_client {
   resource_view told;
 };
 
+/// A joined gateway session.
+struct watched_gateway {
+  std::string gateway_id;
+  caf::actor session;
+};
+
 struct store_state {
   std::unique_ptr<store> db;
   std::optional<access_cache> cache;  // dropped on every change that could alter it
   std::optional<access_index> index;  // built from the cache, dropped with it
   std::map<caf::actor_addr, watched_client> watched;
+  std::map<caf::actor_addr, watched_gateway> watched_gateways;
   std::shared_ptr<wireguard::random_source> rng;  // the store draws ids and tokens from it
   store_settings settings;
   caf::actor coordinator;

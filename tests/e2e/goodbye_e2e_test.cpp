@@ -222,6 +222,48 @@ TEST_CASE("goodbye on a fatal error: the gateway's TUN device removed under it")
   CHECK(client.terminate(5s) == 0);
 }
 
+TEST_CASE("goodbyes off: a revoked flow closes silently, and the client recovers by its own timeout") {
+  if (auto why = why_skip(); !why.empty()) {
+    MESSAGE("skipped: " << why);
+    return;
+  }
+  topology t;
+  auto gw_b = t.gateway(t.gw_b, "gw-b", "10.71.3.1", "10.71.3.2", {"--no-goodbye"});
+  REQUIRE(wait_until([&] { return joined(gw_b); }, 20s));
+  auto client = t.client(false);
+  REQUIRE(wait_until([&] { return run(t.laptop, "ip route show | grep -q '10.73.0.2 dev'").ok(); }, 20s));
+  REQUIRE(t.fetch("http://10.73.0.2:8080/hello.txt", "lab.txt").ok());
+  auto client_status = [&] { return t.status(t.laptop, "client", "client.sock"); };
+  auto gw_b_status = [&] { return t.status(t.gw_b, "gateway", "gw-b.sock"); };
+  const auto gb = gateway_of(client_status(), t.lab_res);
+  REQUIRE(has_live_connection_to(client_status(), gb));
+  std::string flow;
+  for (const auto& f : t.admin({"flows", "list"}))
+    if (f.at("resource_id") == t.lab_res) flow = f.at("id").get<std::string>();
+  REQUIRE(!flow.empty());
+
+  // The flow is revoked (the policy stays, so asking again is granted).
+  const auto revoked = std::chrono::steady_clock::now();
+  t.admin({"flows", "revoke", flow});
+  REQUIRE_MESSAGE(wait_until([&] { return live_connections(gw_b_status()).empty(); }, 10s), gw_b.log());
+  CHECK(gw_b.log().find("closing silently") != std::string::npos);
+  CHECK(gw_b_status().at("goodbyes").at("sent").empty());
+  // The laptop keeps using the lab; with no answer its connection times out, it asks again and is
+  // back through a new flow.
+  fetch_loop browsing(t.laptop, "http://10.73.0.2:8080/hello.txt", 3s);
+  REQUIRE_MESSAGE(wait_until([&] { return browsing.first_success_after(revoked).has_value(); }, 60s), client.log());
+  MESSAGE("revoked without a goodbye -> the lab answers again after "
+          << std::chrono::duration_cast<std::chrono::milliseconds>(*browsing.first_success_after(revoked) - revoked).count()
+          << " ms");
+  CHECK(received(client_status()) == 0);
+  bool new_flow = false;
+  for (const auto& f : t.admin({"flows", "list"}))
+    new_flow = new_flow || (f.at("resource_id") == t.lab_res && f.at("id") != flow);
+  CHECK(new_flow);
+  CHECK(client.terminate(5s) == 0);
+  CHECK(gw_b.terminate(5s) == 0);
+}
+
 TEST_CASE("a lost goodbye: the client falls back to the timeout") {
   if (auto why = why_skip(); !why.empty()) {
     MESSAGE("skipped: " << why);

@@ -510,6 +510,36 @@ TEST_CASE("gateway presence: a closed socket or missing heartbeats make the gate
   }
 }
 
+TEST_CASE("a deleted gateway, or one whose site is deleted, loses its session at once, flows or none") {
+  portal_harness p;
+  world w(p.admin());
+  world other(p.admin(), "o");  // another site's gateway, which must stay
+  auto gateway = join_gateway(p, w);
+  auto bystander = join_gateway(p, other, "bystander");
+  std::string deleted_what;
+  SUBCASE("deleting the gateway") {
+    p.admin().remove("gateways", w.gateway.id);
+    deleted_what = "gateway";
+  }
+  SUBCASE("deleting its site") {
+    p.admin().remove("sites", w.site_id);
+    deleted_what = "site";
+  }
+  CAPTURE(deleted_what);
+  auto closed = gateway->wait_closed();
+  CHECK(closed.what == websocket::client_error::kind::closed);
+  CHECK(closed.close_code == 1008);
+  CHECK_MESSAGE(closed.close_reason.find("deleted") != std::string::npos, closed.close_reason);
+  // Its token no longer connects, so it gets no fresh relay credentials either.
+  auto again = p.connect_raw(portal_harness::socket_target(w.gateway.token, w.gateway_key));
+  REQUIRE(again.error);
+  CHECK(again.error->http_status == 403);
+  // The other site's gateway keeps its session and is still chosen for its flows.
+  CHECK(bystander->heartbeat().status == reply_status::ok);
+  auto client = join_client(p, other);
+  CHECK(create_flow(*client.peer, *bystander.peer, other.client.id, other.resource_id).gateway_id == other.gateway.id);
+}
+
 TEST_CASE("portal restart: tokens, flows and the gateway's authorizations survive") {
   portal_harness p;
   world w(p.admin());

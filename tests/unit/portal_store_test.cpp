@@ -562,6 +562,33 @@ TEST_CASE("the same client, resource and gateway again reuse their flow: 500 gra
   CHECK(*a.db.list_flows() == std::vector<flow>{*moved});
 }
 
+TEST_CASE("a client moved to another gateway of the site: its flow there replaces the old one, reported as moved") {
+  acme a;
+  auto p = a.allow(a.wiki);
+  auto crm = *a.db.create_resource({a.office.id, "crm", "10.0.0.6", {}});
+  auto q = a.allow(crm);
+  const auto old = a.connect(a.ada_laptop, a.wiki, p);
+  const auto other_resource = a.connect(a.ada_laptop, crm, q);
+  const auto second_gw = a.db.create_gateway(a.office.id, "office-2")->gateway;
+  flow_changes superseded;
+  auto moved = a.db.record_flow({a.ada_laptop.id, second_gw.id, a.wiki.id, p.id, {}}, t0 + 10, &superseded);
+  REQUIRE(moved);
+  CHECK(moved->gateway_id == second_gw.id);
+  REQUIRE(superseded.size() == 1);
+  CHECK(superseded[0].flow == old);
+  CHECK(superseded[0].kind == flow_change_kind::revoke);
+  CHECK(superseded[0].reason == revoke_reason::moved);
+  // The client's other resource on the first gateway is untouched: one flow per client and resource.
+  CHECK(*a.db.list_flows() == std::vector<flow>{other_resource, *moved});
+  // Back again (the second gateway restarted in turn): still one flow for the wiki.
+  superseded.clear();
+  auto back = a.db.record_flow({a.ada_laptop.id, a.office_gw.id, a.wiki.id, p.id, {}}, t0 + 20, &superseded);
+  REQUIRE(back);
+  REQUIRE(superseded.size() == 1);
+  CHECK(superseded[0].flow == *moved);
+  CHECK(a.db.list_flows()->size() == 2);
+}
+
 // ---- access changes on live flows --------------------------------------------------------------------------
 
 TEST_CASE("deleting a policy while another still covers the flow moves its expiry, in the store too") {
