@@ -656,7 +656,7 @@ int run_admin(const admin_options& options) {
       case kind::tls:
         return fail("TLS with the portal at " + where + " failed (" + answer.error->message + "): " + ca.string() +
                     " does not vouch for it, or its certificate does not name " + host + ". Pass --ca-file with the "
-                    "portal's CA.");
+                    "portal's CA, or start the portal with --hostname " + host + ".");
       default:
         return fail("talking to the portal at " + where + " failed: " + answer.error->message);
     }

@@ -156,6 +156,9 @@ void render_status(const json& s, std::ostream& out) {
 
 std::string socket_path(const node_command& cmd) {
   if (!cmd.status_socket.empty()) return cmd.status_socket;
+  // `firebreak client --status-socket X status`: the daemon's own flag, given before the subcommand.
+  if (const auto* given = cmd.app->get_option_no_throw("--status-socket"); given && given->count() > 0)
+    return given->as<std::string>();
   const char* env = std::getenv("FIREBREAK_STATUS_SOCKET");
   return env ? env : std::string("/run/firebreak/") + role_name(cmd.role) + ".sock";
 }

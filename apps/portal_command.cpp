@@ -37,7 +37,7 @@ std::shared_ptr<portal_options> add_portal_command(CLI::App& app) {
       ->envname("FIREBREAK_PORTAL_HEALTH_LISTEN");
   cmd->add_option("--hostname", o->config.hostnames,
                   "a DNS name or IP address clients use to reach the portal (repeatable): the SANs of the "
-                  "generated certificate")
+                  "generated certificate, which always names localhost and 127.0.0.1 too")
       ->envname("FIREBREAK_PORTAL_HOSTNAMES")
       ->delimiter(',')
       ->capture_default_str();

@@ -1,4 +1,7 @@
 #include "actors/portal/portal_node.hpp"
+
+#include <algorithm>
+
 #include "actors/portal/logger.hpp"
 
 #include <sys/stat.h>
@@ -208,8 +211,12 @@ std::optional<std::string> portal_node::start() {
   std::filesystem::path cert = im.config.tls_cert, key = im.config.tls_key;
   if (cert.empty() != key.empty()) return "give both a TLS certificate and its key, or neither";
   if (cert.empty()) {
-    auto certs = websocket::ensure_certificates(im.config.data_dir / "tls", im.config.hostnames,
-                                                std::chrono::system_clock::now());
+    // The certificate always names this host as `firebreak admin` reaches it (127.0.0.1 by default),
+    // besides the names clients and gateways use.
+    auto names = im.config.hostnames;
+    for (const char* local : {"localhost", "127.0.0.1"})
+      if (std::find(names.begin(), names.end(), local) == names.end()) names.emplace_back(local);
+    auto certs = websocket::ensure_certificates(im.config.data_dir / "tls", names, std::chrono::system_clock::now());
     if (!certs) return "cannot prepare TLS certificates: " + *certs.error;
     cert = certs.server_cert_path;
     key = certs.server_key_path;

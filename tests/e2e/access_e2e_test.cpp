@@ -73,6 +73,14 @@ TEST_CASE("firebreak client and gateway: downloads, shared and separate connecti
     CHECK(gb != ga);
     auto live = live_connections(s);
     CHECK(live.size() == 2);
+    // The socket named before the subcommand, as a person types it, is the one asked.
+    {
+      auto r = run(t.laptop, firebreak_binary() + " client --status-socket " + (t.dir / "client.sock").string() +
+                                 " status --json", 10s);
+      CHECK_MESSAGE(r.ok(), r.output);
+      auto j = json::parse(r.output, nullptr, false);
+      CHECK((j.is_object() && live_connections(j).size() == 2));
+    }
     for (const auto& c : live) {
       CHECK(c.at("path") == "direct");
       CHECK(c.at("last_handshake_unix_ms").get<std::int64_t>() > 0);

@@ -7,6 +7,9 @@
 // test that waits for time to pass is the one about a policy that expires.
 #include "tests/e2e/portal_harness.hpp"
 
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
 #include <algorithm>
 #include <chrono>
 #include <set>
@@ -90,6 +93,22 @@ TEST_CASE("join, heartbeat and init: a client sees exactly the resources its gro
   CHECK(ginit.authorizations.empty());
   CHECK(gateway->heartbeat().status == reply_status::ok);
   CHECK(admin.expect(200, "GET", "/v1/gateways/" + w.gateway.id).at("public_key") == w.gateway_key);
+}
+
+TEST_CASE("--hostname adds names to the certificate: localhost and 127.0.0.1 stay, so the local admin still connects") {
+  portal_harness p([](portal::portal_config& c) { c.hostnames = {"portal.example.test"}; });
+  // The harness's admin client reaches 127.0.0.1 and verifies the certificate against that address.
+  CHECK(p.admin().list("sites").is_array());
+  FILE* f = std::fopen((p.data_dir() / "tls" / "server-cert.pem").c_str(), "r");
+  REQUIRE(f != nullptr);
+  X509* cert = PEM_read_X509(f, nullptr, nullptr, nullptr);
+  std::fclose(f);
+  REQUIRE(cert != nullptr);
+  CHECK(X509_check_host(cert, "portal.example.test", 0, 0, nullptr) == 1);
+  CHECK(X509_check_host(cert, "localhost", 0, 0, nullptr) == 1);
+  CHECK(X509_check_ip_asc(cert, "127.0.0.1", 0) == 1);
+  CHECK(X509_check_host(cert, "elsewhere.example.test", 0, 0, nullptr) != 1);
+  X509_free(cert);
 }
 
 TEST_CASE("tokens: a bad one is refused with 403, a missing one with 401, a client cannot join the gateway topic") {
