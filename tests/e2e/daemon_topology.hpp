@@ -434,6 +434,12 @@ struct two_gateway_site {
     REQUIRE_MESSAGE(wait_until([&] { return browsing.successes_since(settled) >= 3; }, 30s), client.log());
     auto& stopping = serving();
     const auto from = stopping.id(t);
+    auto goodbyes_heard = [&] {
+      const auto s = status_of_socket(t.dir / "client.sock");
+      return s.contains("goodbyes") ? s.at("goodbyes").value("received", -1) : -1;
+    };
+    const int heard_before = goodbyes_heard();
+    REQUIRE(heard_before >= 0);
     const auto t0 = std::chrono::steady_clock::now();
     ::kill(stopping.proc->pid(), SIGTERM);
     const bool back = wait_until([&] { return browsing.first_success_after(t0).has_value(); }, 60s, 2ms);
@@ -444,6 +450,8 @@ struct two_gateway_site {
     const auto now_through = gateway_of(status_of_socket(t.dir / "client.sock"), t.web);
     CHECK(now_through != from);
     CHECK_FALSE(now_through.empty());
+    // What brought the client over: the stopping gateway's goodbye, or (without one) its own timeout.
+    CHECK(goodbyes_heard() == heard_before + (stopping.goodbye ? 1 : 0));
     stopping.start(t, std::move(restart_extra));
     REQUIRE(wait_until([&] { return joined(*stopping.proc); }, 20s));
     return took;

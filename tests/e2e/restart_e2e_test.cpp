@@ -36,9 +36,10 @@ TEST_CASE("a gateway's restart: with a goodbye the client is back within 2 s, wi
   REQUIRE(site.serving().name == quiet.name);
   const auto without = site.restart(browsing, client);
   MESSAGE("restart without a goodbye: first successful fetch " << without.count() << " ms after the SIGTERM");
-  // The client had to wait for its timeout, an order of magnitude longer than the goodbye takes.
+  // The client had to wait for its timeout (consent lost or data unanswered, 5 s at the least), where
+  // each goodbye brought it back within 2 s. The ratio of the two is measured by `make bench`
+  // (bench_goodbye), not asserted here: under load it moves, while these bounds do not.
   CHECK(without > 5s);
-  CHECK(without > 10 * std::max(first, second));
   CHECK(client.log().find("failed") != std::string::npos);
   CHECK(client.terminate(5s) == 0);
 }

@@ -296,7 +296,9 @@ struct agent::impl {
       return;
     }
     g_signal_handlers_disconnect_by_data(nice, this);
-    if (stream != 0) nice_agent_attach_recv(nice, stream, component_id, loop.context(), nullptr, nullptr);
+    // The receive callback stays attached (it ignores data once closed): libnice reads the TURN
+    // server's answers to the deallocations through it, and without them each one would wait out
+    // its retransmissions (over a second) before the close completed.
     struct closing {
       std::shared_ptr<impl> keep;
       std::function<void()> done;
