@@ -42,6 +42,9 @@ struct identity {
   std::string id;
   std::string site_id;  // gateways only
   std::string name;
+  /// Set when the token is good but the connection may not go on (its WireGuard public key is not
+  /// usable, or belongs to another peer): why, in words safe to tell the peer that proved the token.
+  std::string refused;
 };
 
 /// A session joined its channel: the presence actor monitors it from now on.
@@ -95,7 +98,7 @@ typename Inspector::result_type inspect(Inspector& f, close_session& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, identity& x) {
-  return f(caf::meta::type_name("identity"), x.kind, x.id, x.site_id, x.name);
+  return f(caf::meta::type_name("identity"), x.kind, x.id, x.site_id, x.name, x.refused);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, session_joined& x) {

@@ -73,6 +73,7 @@ class socket_bridge final : public websocket::wss_handler, public socket_port {
                    });
     }
     if (!who) return open_decision::reject(403, why);
+    if (!who->refused.empty()) return open_decision::reject(409, who->refused);
     auto session = sys_.spawn(session_actor, id, *who, std::shared_ptr<socket_port>(this, [](socket_port*) {}), peers_,
                               settings_);
     std::lock_guard lock(mutex_);

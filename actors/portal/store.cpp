@@ -3,11 +3,16 @@
 #include "actors/portal/store.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <sqlite3.h>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <unordered_map>
 #include <unordered_set>
@@ -259,9 +264,13 @@ std::optional<store_error> check_email(std::string_view email) {
 }
 
 std::optional<store_error> check_public_key(std::string_view key) {
-  if (!wireguard::key_from_base64(key))
+  const auto decoded = wireguard::key_from_base64(key);
+  if (!decoded)
     return failure(error_code::invalid,
                    "a WireGuard public key is 32 bytes in base64, 44 characters (what `wg pubkey` prints)");
+  // The all-zero key is no one's: X25519 with it gives an all-zero secret, which WireGuard refuses.
+  if (decoded->is_zero())
+    return failure(error_code::invalid, "the all-zero public key is not a WireGuard key anyone holds");
   return std::nullopt;
 }
 
@@ -707,6 +716,16 @@ store::~store() = default;
 result<store> store::open(const std::string& path, wireguard::random_source& random) {
   auto state = std::make_unique<impl>();
   state->random = &random;
+  // The file holds token digests and every peer's address: owner only. SQLite gives its -wal and -shm
+  // files the database's mode, so the file is made 0600 before SQLite opens it; older installs' files
+  // are narrowed to 0600 too.
+  if (path != ":memory:" && !path.empty()) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+      return failure(error_code::io, "cannot open the database " + shown(path) + ": " + std::strerror(errno));
+    ::close(fd);
+    for (const auto& file : {path, path + "-wal", path + "-shm"}) ::chmod(file.c_str(), 0600);
+  }
   const int rc = sqlite3_open_v2(path.c_str(), &state->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
   if (rc != SQLITE_OK)
     return failure(error_code::io, "cannot open the database " + shown(path) + ": " +
@@ -801,6 +820,11 @@ result<flow_changes> store::delete_gateway(std::string_view id, std::int64_t now
 
 result<gateway> store::set_gateway_public_key(std::string_view id, std::string_view public_key) {
   if (auto bad = check_public_key(public_key)) return *bad;
+  // One key, one peer: a client's key on a gateway would let the gateway be confused with it.
+  auto clients_key = impl_->exists("setting a gateway's public key", "SELECT 1 FROM clients WHERE public_key = ?1",
+                                   public_key);
+  if (!clients_key) return clients_key.error();
+  if (*clients_key) return failure(error_code::conflict, "a client uses this public key already");
   auto r = impl_->run("setting a gateway's public key", "UPDATE gateways SET public_key = ?1 WHERE id = ?2",
                       public_key, id);
   if (!r) return conflict_as(r.error(), "another gateway uses this public key already");
@@ -917,6 +941,11 @@ result<client_with_token> store::create_client(std::string_view user_id, std::st
   auto user_exists = impl_->exists(doing, "SELECT 1 FROM users WHERE id = ?1", user_id);
   if (!user_exists) return user_exists.error();
   if (!*user_exists) return failure(error_code::invalid, "no user with id " + shown(user_id));
+  if (!public_key.empty()) {
+    auto gateways_key = impl_->exists(doing, "SELECT 1 FROM gateways WHERE public_key = ?1", public_key);
+    if (!gateways_key) return gateways_key.error();
+    if (*gateways_key) return failure(error_code::conflict, "a gateway uses this public key already");
+  }
   auto addresses = impl_->allocate_addresses();
   if (!addresses) return addresses.error();
 
@@ -959,6 +988,11 @@ result<flow_changes> store::set_client_disabled(std::string_view id, bool disabl
 
 result<client> store::set_client_public_key(std::string_view id, std::string_view public_key) {
   if (auto bad = check_public_key(public_key)) return *bad;
+  // A client holding a gateway's key could pass for that gateway towards other clients.
+  auto gateways_key = impl_->exists("setting a client's public key", "SELECT 1 FROM gateways WHERE public_key = ?1",
+                                    public_key);
+  if (!gateways_key) return gateways_key.error();
+  if (*gateways_key) return failure(error_code::conflict, "a gateway uses this public key already");
   auto r = impl_->run("setting a client's public key", "UPDATE clients SET public_key = ?1 WHERE id = ?2",
                       public_key, id);
   if (!r) return conflict_as(r.error(), "another client uses this public key already");

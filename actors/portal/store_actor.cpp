@@ -218,21 +218,28 @@ caf::actor spawn_store_actor(caf::actor_system& sys, store opened, std::shared_p
           auto& db = *self->state.db;
           identity who;
           who.kind = kind;
+          // A key the store will not take (malformed, all zero, another peer's) refuses the connection
+          // with its reason: the token was good, so the peer may hear what is wrong with its key.
+          auto key_refused = [&](const store_error& e) {
+            if (e.code != error_code::invalid && e.code != error_code::conflict) return false;
+            who.refused = "WireGuard public key refused: " + e.message;
+            return true;
+          };
           if (kind == peer_kind::client) {
             auto c = db.authenticate_client(token);
             if (!c) return failure(c.error());
-            if (!public_key.empty() && c->public_key != public_key) {
-              auto updated = db.set_client_public_key(c->id, public_key);
-              if (!updated) return failure(updated.error());
-            }
             who.id = c->id;
             who.name = c->name;
+            if (!public_key.empty() && c->public_key != public_key) {
+              auto updated = db.set_client_public_key(c->id, public_key);
+              if (!updated && !key_refused(updated.error())) return failure(updated.error());
+            }
           } else {
             auto g = db.authenticate_gateway(token);
             if (!g) return failure(g.error());
             if (!public_key.empty() && g->public_key != public_key) {
               auto updated = db.set_gateway_public_key(g->id, public_key);
-              if (!updated) return failure(updated.error());
+              if (!updated && !key_refused(updated.error())) return failure(updated.error());
             }
             forget_cache(self);  // the gateway's public key may be new
             who.id = g->id;

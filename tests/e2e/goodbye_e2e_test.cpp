@@ -135,13 +135,15 @@ TEST_CASE("goodbye from the client: a removed site, its shutdown, and sign-out")
     return;
   }
   topology t;
-  // The gateways say no goodbyes here, so every goodbye they count comes from the client.
+  // The gateways say no goodbyes here, so every goodbye they count comes from the client. (A gateway
+  // without goodbyes still closes, silently, when it loses the client's last grant.)
   auto gw_a = t.gateway(t.gw_a, "gw-a", "10.71.2.1", "10.71.2.2", {"--no-goodbye"});
   auto gw_b = t.gateway(t.gw_b, "gw-b", "10.71.3.1", "10.71.3.2", {"--no-goodbye"});
   REQUIRE_MESSAGE(wait_until([&] { return joined(gw_a) && joined(gw_b); }, 20s),
                   "the gateways did not join:\n" << gw_a.log() << "\n" << gw_b.log());
   auto gw_a_status = [&] { return t.status(t.gw_a, "gateway", "gw-a.sock"); };
   auto gw_b_status = [&] { return t.status(t.gw_b, "gateway", "gw-b.sock"); };
+  int heard_site_removed = 0;
   {
     auto client = t.client(false);
     REQUIRE(wait_until([&] { return run(t.laptop, "ip route show | grep -q '10.73.0.2 dev'").ok(); }, 20s));
@@ -155,8 +157,11 @@ TEST_CASE("goodbye from the client: a removed site, its shutdown, and sign-out")
     REQUIRE_MESSAGE(wait_until([&] { return live_connections(gw_b_status()).empty(); }, 10s), gw_b.log());
     MESSAGE("site removed -> gw-b's connection gone in " << since(revoked).count() << " ms");
     CHECK(since(revoked) < 3s);
-    CHECK(received(gw_b_status()) == 1);
+    // Both sides heard of the revoke: the client said goodbye, and gw-b either heard it first or had
+    // closed silently already, having lost the grant itself.
     CHECK(sent(t.status(t.laptop, "client", "client.sock"), "site_removed") == 1);
+    heard_site_removed = received(gw_b_status());
+    CHECK_MESSAGE((heard_site_removed == 1 || gw_b.log().find("closing silently") != std::string::npos), gw_b.log());
     CHECK(live_connections(gw_a_status()).size() == 1);
 
     // The client's SIGTERM: goodbye to gw-a.
@@ -189,7 +194,7 @@ TEST_CASE("goodbye from the client: a removed site, its shutdown, and sign-out")
   MESSAGE("sign-out -> both gateways' connections gone in " << since(signing_out).count() << " ms");
   CHECK(since(signing_out) < 3s);
   CHECK(received(gw_a_status()) == 2);
-  CHECK(received(gw_b_status()) == 2);
+  CHECK(received(gw_b_status()) == heard_site_removed + 1);
   CHECK(client.log().find("signed_out") != std::string::npos);
   CHECK(wait_until([&] { return !client.alive(); }, 5s));
   CHECK(client.terminate() == 0);

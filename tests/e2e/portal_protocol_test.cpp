@@ -164,6 +164,39 @@ TEST_CASE("tokens: a bad one is refused with 403, a missing one with 401, a clie
     const auto ginit = gateway->next_push("init");
     CHECK(ginit.payload.contains("authorizations"));
   }
+
+  SUBCASE("a good token with an unusable key (all zero, a gateway's, another client's): 409 saying why") {
+    auto gateway = join_gateway(p, w);  // registers w.gateway_key
+    auto other = p.admin().create_client(w.user_id, "w-phone");
+    const auto other_key = new_public_key();
+    auto phone = p.connect(other.token, other_key, "client", "phone");
+    const std::vector<std::pair<std::string, std::string>> refused = {
+        {"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "all-zero"},
+        {w.gateway_key, "a gateway uses this public key"},
+        {other_key, "another client uses this public key"},
+    };
+    for (const auto& [key, why] : refused) {
+      CAPTURE(why);
+      auto c = p.connect_raw(portal_harness::socket_target(w.client.token, key));
+      REQUIRE(c.error);
+      CHECK(c.error->what == websocket::client_error::kind::refused);
+      CHECK(c.error->http_status == 409);
+      CHECK_MESSAGE(c.error->message.find(why) != std::string::npos, c.error->message);
+      CHECK(c.error->message.find("invalid token") == std::string::npos);
+      CHECK(c.error->message.find(w.client.token) == std::string::npos);
+    }
+    // A gateway presenting a client's key is refused the same way.
+    auto g = p.connect_raw(portal_harness::socket_target(w.gateway.token, other_key));
+    REQUIRE(g.error);
+    CHECK(g.error->http_status == 409);
+    // Nothing was taken over: each peer keeps its key, and the client still joins with its own.
+    for (const auto& c : p.admin().list("clients"))
+      if (c.at("id") == other.id) CHECK(c.at("public_key") == other_key);
+    for (const auto& gw : p.admin().list("gateways"))
+      if (gw.at("id") == w.gateway.id) CHECK(gw.at("public_key") == w.gateway_key);
+    auto client = join_client(p, w);
+    CHECK(client.init.contains("resources"));
+  }
 }
 
 TEST_CASE("create_flow end to end: authorize_flow at our gateway, flow_authorized, flow_created at the client") {

@@ -66,27 +66,34 @@ class relay {
                                      "--userdb=" + (dir / "turndb").string(),
                                      "--pidfile=" + (dir / "turnserver.pid").string(),
                                      "--log-file=stdout", "--simple-log"};
-    const auto log = dir / ("turnserver-" + std::to_string(settings_.port) + ".log");
-    if (settings_.ns)
-      process_.emplace(*settings_.ns, std::move(argv), log);
-    else
-      process_.emplace(std::move(argv), log);
+    argv_ = std::move(argv);
+    log_ = dir / ("turnserver-" + std::to_string(settings_.port) + ".log");
+    start();
   }
 
   /// Waits until it completes an allocation (its authentication thread starts after it already answers
   /// STUN); false, with its log in `why`, when it does not. Relays to `peer_ip:peer_port`.
+  /// On a loaded machine a turnserver now and then stalls in its start-up and never opens its
+  /// listeners; one that is not ready halfway through `timeout` is started once more.
   bool wait_ready(const std::string& peer_ip, std::uint16_t peer_port, std::string& why,
-                  std::chrono::milliseconds timeout = 30s) {
-    const bool up = netns::wait_until(
-        [&] {
-          if (!process_->alive()) return true;
-          auto [user, password] = rest_credentials(settings_.secret, "readiness", std::time(nullptr) + 60);
-          // Short attempts: a request sent before coturn listens is lost, and uclient would wait long.
-          return allocate_and_echo(user, password, peer_ip, peer_port, 1, 3s).ok();
-        },
-        timeout);
-    if (up && process_->alive()) return true;
-    why = "turnserver did not come up:\n" + process_->log();
+                  std::chrono::milliseconds timeout = 60s) {
+    auto ready = [&](std::chrono::milliseconds within) {
+      const bool up = netns::wait_until(
+          [&] {
+            if (!process_->alive()) return true;
+            auto [user, password] = rest_credentials(settings_.secret, "readiness", std::time(nullptr) + 60);
+            // Short attempts: a request sent before coturn listens is lost, and uclient would wait long.
+            return allocate_and_echo(user, password, peer_ip, peer_port, 1, 3s).ok();
+          },
+          within);
+      return up && process_->alive();
+    };
+    if (ready(timeout / 2)) return true;
+    const std::string first_log = process_->log();
+    process_.reset();
+    start();
+    if (ready(timeout / 2)) return true;
+    why = "turnserver did not come up, twice; first:\n" + first_log + "\nsecond:\n" + process_->log();
     return false;
   }
 
@@ -106,6 +113,15 @@ class relay {
   [[nodiscard]] std::string log() const { return process_->log(); }
 
  private:
+  void start() {
+    if (settings_.ns)
+      process_.emplace(*settings_.ns, argv_, log_);
+    else
+      process_.emplace(argv_, log_);
+  }
+  std::vector<std::string> argv_;
+  std::filesystem::path log_;
+
   netns::command_result run(std::vector<std::string> argv, std::chrono::milliseconds timeout) const {
     if (settings_.ns) argv.insert(argv.begin(), {"ip", "netns", "exec", settings_.ns->name()});
     return netns::detail::capture(std::move(argv), timeout);

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -152,6 +153,28 @@ TEST_CASE("the file is in WAL mode with foreign keys enforced") {
   CHECK(a.db.list_gateways()->empty());
 }
 
+TEST_CASE("the database and its WAL files are the owner's alone (0600), even under a permissive umask") {
+  temp_db file;
+  const auto old_mask = ::umask(0022);
+  {
+    acme a(file.path);
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      CAPTURE(suffix);
+      const auto p = fs::path(file.path.string() + suffix);
+      REQUIRE(fs::exists(p));
+      CHECK((fs::status(p).permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write));
+    }
+  }
+  // A file an older Firebreak left readable by everyone is narrowed when opened.
+  fs::permissions(file.path, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
+  {
+    auto reopened = store::open(file.path.string(), randomness);
+    REQUIRE(reopened);
+    CHECK((fs::status(file.path).permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write));
+  }
+  ::umask(old_mask);
+}
+
 TEST_CASE("a database written by a newer Firebreak is refused, not rewritten") {
   temp_db file;
   { open(file.path); }
@@ -240,7 +263,13 @@ TEST_CASE("public keys arrive later, must be WireGuard keys, and belong to one d
   REQUIRE(phone);
   CHECK(phone->client.public_key.empty());
   refused(a.db.set_client_public_key(phone->client.id, ada_key), error_code::conflict);  // the laptop's
-  CHECK(a.db.set_client_public_key(phone->client.id, gateway_key)->public_key == gateway_key);
+  // One key, one peer, across clients and gateways; and the all-zero key is no one's.
+  refused(a.db.set_client_public_key(phone->client.id, gateway_key), error_code::conflict);
+  refused(a.db.create_client(a.ada.id, "ada's tablet", gateway_key), error_code::conflict);
+  refused(a.db.set_gateway_public_key(a.office_gw.id, ada_key), error_code::conflict);
+  refused(a.db.set_client_public_key(phone->client.id, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="), error_code::invalid);
+  CHECK(a.db.get_client(phone->client.id)->public_key.empty());
+  CHECK(a.db.get_gateway(a.office_gw.id)->public_key == gateway_key);
 }
 
 TEST_CASE("names that exist already, and a second identical membership, are conflicts") {
