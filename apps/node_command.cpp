@@ -28,6 +28,7 @@
 #include "apps/logging.hpp"
 #include "apps/metrics_text.hpp"
 #include "actors/trace/trace_recorder.hpp"
+#include "apps/status_request.hpp"
 #include "apps/status_socket.hpp"
 #include "messages/connection_messages.hpp"
 #include "messages/portal_messages.hpp"
@@ -495,7 +496,8 @@ int run_node(node_command& cmd, char** envp) {
         [&sys, sup](const std::string& request) -> std::string {
           caf::scoped_actor asker{sys};
           std::string out = R"({"error":"the daemon did not answer in time"})";
-          if (request == "status") {
+          const auto asked = parse_status_request(request);
+          if (asked == status_request::status) {
             if (auto s = ask_supervisor(sys, sup, messages::node_status_atom::value)) {
               auto j = json::parse(*s, nullptr, false);
               if (j.is_discarded()) return *s;
@@ -504,14 +506,14 @@ int run_node(node_command& cmd, char** envp) {
               if (!t.error.empty()) j["trace"]["error"] = t.error;
               out = j.dump();
             }
-          } else if (request == "trace on" || request == "trace off") {
-            out = switch_trace(request == "trace on");
-          } else if (request == "sign-out") {
+          } else if (asked == status_request::trace_on || asked == status_request::trace_off) {
+            out = switch_trace(asked == status_request::trace_on);
+          } else if (asked == status_request::sign_out) {
             asker->request(sup, std::chrono::seconds(3), messages::sign_out_atom::value)
                 .receive([&](bool ok) { out = ok ? R"({"signing_out":true})" : R"({"error":"only a client signs out"})"; },
                          [&](const caf::error&) {});
           } else {
-            out = json{{"error", "unknown request (\"status\", \"trace on\", \"trace off\" or \"sign-out\")"}}.dump();
+            out = json{{"error", std::string("unknown request (") + known_status_requests + ")"}}.dump();
           }
           return out;
         },

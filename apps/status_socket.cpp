@@ -1,5 +1,7 @@
 #include "apps/status_socket.hpp"
 
+#include "apps/status_request.hpp"
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -71,11 +73,9 @@ void status_server::run() {
     timeval tv{2, 0};
     ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ::setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    char buf[64];
+    char buf[max_status_request_bytes];
     const auto n = ::read(c, buf, sizeof buf);
-    std::string request(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
-    request = request.substr(0, request.find_first_of("\r\n"));
-    std::string reply = answer_(request);
+    std::string reply = answer_(status_request_line(std::string_view(buf, n > 0 ? static_cast<std::size_t>(n) : 0)));
     reply += '\n';
     std::size_t off = 0;
     while (off < reply.size()) {

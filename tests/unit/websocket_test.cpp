@@ -740,3 +740,26 @@ TEST_CASE("the access log's path hides what could be a token and escapes what is
   CHECK(loggable_path("/" + std::string(30, 'a') + "/" + std::string(300, 'b')).size() <= 200);
   CHECK(loggable_path("/") == "/");
 }
+
+TEST_CASE("the health endpoint's parsing and routing, without a socket: only origin-form paths reach the handler") {
+  std::vector<std::string> routed;
+  const http_get_handler route = [&](const std::string& path) -> http_answer {
+    routed.push_back(path);
+    return {200, "text/plain", "ok\n"};
+  };
+  auto status_of = [&](const std::string& bytes) {
+    auto a = answer_for_bytes(bytes, route);
+    return a ? static_cast<int>(a->status) : 0;
+  };
+  CHECK(status_of("GET /healthz?verbose=1 HTTP/1.1\r\nHost: x\r\n\r\n") == 200);
+  CHECK(status_of("HEAD /metrics HTTP/1.0\r\n\r\n") == 200);
+  CHECK(routed == std::vector<std::string>{"/healthz", "/metrics"});
+  CHECK(status_of("GET * HTTP/1.1\r\n\r\n") == 400);
+  CHECK(status_of("GET http://elsewhere/healthz HTTP/1.1\r\n\r\n") == 400);
+  CHECK(status_of("POST /healthz HTTP/1.1\r\nContent-Length: 0\r\n\r\n") == 405);
+  CHECK(status_of("GET /healthz HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello") == 413);
+  CHECK(status_of("GET /healthz HTTP/1.1\r\nX: " + std::string(9000, 'a') + "\r\n\r\n") == 431);
+  CHECK(status_of("not http at all\r\n\r\n") == 400);
+  CHECK(status_of("") == 0);  // the client went away before asking: no answer
+  CHECK(routed.size() == 2);
+}

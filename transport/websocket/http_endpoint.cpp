@@ -54,6 +54,39 @@ struct http_endpoint::core {
 
 namespace {
 
+using request_parser = http::request_parser<http::empty_body>;
+
+void limit(request_parser& parser) {
+  parser.header_limit(max_header_bytes);
+  parser.body_limit(0);
+}
+
+/// The answer to what the parser made of a request (`ec`: how reading it ended); nullopt when the
+/// client went away or fell silent, and nothing is answered. `head`: a HEAD request (no body sent).
+std::optional<http_answer> decide(boost::system::error_code ec, const request_parser& parser,
+                                  const http_get_handler& handler, bool& head) {
+  if (ec == http::error::header_limit) return http_answer{431, "text/plain; charset=utf-8", "request header too large\n"};
+  if (ec == http::error::body_limit) return http_answer{413, "text/plain; charset=utf-8", "no request body expected\n"};
+  if (ec == beast::error::timeout || ec == http::error::end_of_stream || ec == net::error::eof ||
+      ec == net::error::connection_reset || ec == net::error::operation_aborted)
+    return std::nullopt;
+  if (ec) return http_answer{400, "text/plain; charset=utf-8", "malformed HTTP request\n"};
+  const auto& request = parser.get();
+  head = request.method() == http::verb::head;
+  if (request.method() != http::verb::get && !head)
+    return http_answer{405, "text/plain; charset=utf-8", "only GET and HEAD\n"};
+  const std::string path(path_of(std::string_view(request.target().data(), request.target().size())));
+  // Origin-form only ("/healthz"): "*", an absolute URL or stray bytes name nothing served here.
+  if (path.empty() || path.front() != '/' || path.find('#') != std::string::npos)
+    return http_answer{400, "text/plain; charset=utf-8", "the request target must be a path such as /healthz\n"};
+  try {
+    return handler(path);
+  } catch (const std::exception& e) {
+    logger()->error("http endpoint: the handler threw on {}: {}", loggable_path(path), e.what());
+    return http_answer{500, "text/plain; charset=utf-8", "internal error\n"};
+  }
+}
+
 /// One request, one answer, then the connection closes.
 class exchange : public std::enable_shared_from_this<exchange> {
  public:
@@ -64,8 +97,7 @@ class exchange : public std::enable_shared_from_this<exchange> {
   ~exchange() { --core_.live; }
 
   void start() {
-    parser_.header_limit(max_header_bytes);
-    parser_.body_limit(0);
+    limit(parser_);
     stream_.expires_after(core_.config.request_timeout);
     http::async_read(stream_, buffer_, parser_,
                      [self = shared_from_this()](boost::system::error_code ec, std::size_t) { self->on_request(ec); });
@@ -73,25 +105,7 @@ class exchange : public std::enable_shared_from_this<exchange> {
 
  private:
   void on_request(boost::system::error_code ec) {
-    if (ec == http::error::header_limit) return answer({431, "text/plain; charset=utf-8", "request header too large\n"});
-    if (ec == http::error::body_limit) return answer({413, "text/plain; charset=utf-8", "no request body expected\n"});
-    if (ec == beast::error::timeout || ec == http::error::end_of_stream || ec == net::error::eof ||
-        ec == net::error::connection_reset || ec == net::error::operation_aborted)
-      return;
-    if (ec) return answer({400, "text/plain; charset=utf-8", "malformed HTTP request\n"});
-    const auto& request = parser_.get();
-    head_ = request.method() == http::verb::head;
-    if (request.method() != http::verb::get && !head_)
-      return answer({405, "text/plain; charset=utf-8", "only GET and HEAD\n"});
-    const std::string path(path_of(std::string_view(request.target().data(), request.target().size())));
-    http_answer out;
-    try {
-      out = core_.handler(path);
-    } catch (const std::exception& e) {
-      logger()->error("http endpoint: the handler threw on {}: {}", path, e.what());
-      out = {500, "text/plain; charset=utf-8", "internal error\n"};
-    }
-    answer(std::move(out));
+    if (auto out = decide(ec, parser_, core_.handler, head_)) answer(std::move(*out));
   }
 
   void answer(http_answer out) {
@@ -116,7 +130,7 @@ class exchange : public std::enable_shared_from_this<exchange> {
   http_endpoint::core& core_;
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
-  http::request_parser<http::empty_body> parser_;
+  request_parser parser_;
   detail::admission::ticket ticket_;  // counts against the remote address while it lasts
   http::response<http::string_body> response_;
   bool head_ = false;
@@ -176,5 +190,29 @@ void http_endpoint::stop() {
 }
 
 std::uint16_t http_endpoint::port() const { return core_->listener ? core_->listener->port() : 0; }
+
+std::optional<http_answer> answer_for_bytes(std::string_view bytes, const http_get_handler& handler) {
+  request_parser parser;
+  limit(parser);
+  parser.eager(true);
+  boost::system::error_code ec;
+  while (!bytes.empty() && !parser.is_done()) {
+    const auto used = parser.put(net::buffer(bytes.data(), bytes.size()), ec);
+    if (ec == http::error::need_more) {
+      ec = {};
+      break;
+    }
+    if (ec) break;
+    bytes.remove_prefix(used);
+    if (used == 0) break;
+  }
+  if (!ec && !parser.is_done()) {
+    // The connection ended here: what the live endpoint's read reports then.
+    parser.put_eof(ec);
+    if (!ec) ec = http::error::end_of_stream;
+  }
+  bool head = false;
+  return decide(ec, parser, handler, head);
+}
 
 }  // namespace firebreak::websocket

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace firebreak::websocket {
 
@@ -33,6 +34,11 @@ struct http_endpoint_config {
   /// Short: an idle socket holds one of the 64 slots (8 per address) until then.
   std::chrono::milliseconds request_timeout = std::chrono::seconds(2);
 };
+
+/// What the endpoint answers to `bytes`, all a client sent before its connection ended: the same
+/// parsing, limits and routing as a live connection, without a socket (for the fuzz target and tests).
+/// nullopt when nothing is answered (an empty or incomplete request).
+std::optional<http_answer> answer_for_bytes(std::string_view bytes, const http_get_handler& handler);
 
 class http_endpoint {
  public:
