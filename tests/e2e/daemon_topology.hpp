@@ -119,16 +119,12 @@ struct topology {
 
     relay.emplace(dir, coturn::relay_settings{.listen_ip = "10.71.1.1", .port = 3478, .secret = secret, .ns = &hub});
     write_file("relay-secret", secret);
-    portal.emplace(hub,
-                   std::vector<std::string>{firebreak_binary(), "portal", "--data-dir", (dir / "portal").string(),
+    portal_argv = std::vector<std::string>{firebreak_binary(), "portal", "--data-dir", (dir / "portal").string(),
                                             "--listen", "0.0.0.0:8443", "--admin-listen", "127.0.0.1:8444",
                                             "--hostname", "10.71.1.1", "--hostname", "10.71.2.1", "--hostname",
                                             "10.71.3.1", "--hostname", "10.71.4.1", "--hostname", "127.0.0.1", "--relay", "turn-1=10.71.1.1:3478",
-                                            "--relay-secret-file", (dir / "relay-secret").string(), "--health-listen", "127.0.0.1:9091"},
-                   dir / "portal.log");
-    const bool up =
-        wait_until([&] { return !portal->alive() || run(hub, "exec 3<>/dev/tcp/127.0.0.1/8444", 2s).ok(); }, 20s);
-    REQUIRE_MESSAGE((up && portal->alive()), "the portal did not start:\n" << portal->log());
+                                            "--relay-secret-file", (dir / "relay-secret").string(), "--health-listen", "127.0.0.1:9091"};
+    start_portal();
     std::string why;
     coturn::echo_peer echo(dir, "10.71.1.1", &hub);
     REQUIRE_MESSAGE(relay->wait_ready(echo.ip(), echo.port(), why), why);
@@ -152,6 +148,18 @@ struct topology {
   }
 
   static std::string id_of(const json& j) { return j.at("id").get<std::string>(); }
+
+  /// The portal, on its data directory (a restart keeps the database, the CA and the tokens); each
+  /// run logs to a file of its own.
+  std::vector<std::string> portal_argv;
+  int portal_runs = 0;
+  void start_portal() {
+    portal.reset();
+    portal.emplace(hub, portal_argv, dir / (portal_runs++ == 0 ? "portal.log" : "portal-" + std::to_string(portal_runs) + ".log"));
+    const bool up =
+        wait_until([&] { return !portal->alive() || run(hub, "exec 3<>/dev/tcp/127.0.0.1/8444", 2s).ok(); }, 30s);
+    REQUIRE_MESSAGE((up && portal->alive()), "the portal did not start:\n" << portal->log());
+  }
 
   // The second gateway of site A (see the top of this file); its token is gw-a2.token.
   std::optional<network_namespace> gw_a2;
