@@ -13,6 +13,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
+#include <random>
 #include <set>
 #include <string>
 
@@ -752,5 +754,121 @@ TEST_CASE("a failed multi-step change leaves nothing half-written") {
     refused(a.db.delete_policy(forever.id, t0), error_code::io);
     CHECK(a.db.get_policy(forever.id));
     CHECK(*a.db.list_flows() == std::vector<flow>{f});
+  }
+}
+
+// ---- model-based: who may reach what, through which gateway, after random sequences ------------------------
+//
+// Random sequences of grants (a client asking for a resource, through either gateway of the site: a
+// move when it had another), revokes of one flow, policies added (some expiring) and deleted, time
+// passing with the portal's reevaluation, and gateways deleted and replaced (as an operator does), run
+// against the store and against a reference model of the rules: one flow per client and resource; a
+// flow lives while some policy of its resource is active, and while its gateway exists. After every step
+// the store's flows, which a restarting gateway receives as its authorizations, are the model's.
+TEST_CASE("model-based: random grants, moves, revokes, policy changes, expiries and gateway deletions") {
+  for (unsigned seed = 1; seed <= 8; ++seed) {
+    CAPTURE(seed);
+    acme a;
+    std::mt19937 rng(seed);
+    auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
+    std::vector<client> clients = {a.ada_laptop, a.db.create_client(a.ada.id, "ada's phone")->client};
+    std::vector<resource> resources = {a.wiki, *a.db.create_resource({a.office.id, "crm", "10.0.0.6", {}})};
+    std::vector<gateway> gateways = {a.office_gw, a.db.create_gateway(a.office.id, "office-2")->gateway};
+    int next_gateway = 3;
+
+    struct model_policy {
+      std::string id, resource_id;
+      std::optional<std::int64_t> expires_at_ms;
+    };
+    std::vector<model_policy> policies;
+    std::map<std::pair<std::string, std::string>, std::string> flows;  // (client, resource) -> gateway
+    std::int64_t now = t0;
+    auto active = [&](const std::string& resource_id) -> const model_policy* {
+      const model_policy* best = nullptr;
+      for (const auto& p : policies)
+        if (p.resource_id == resource_id && (!p.expires_at_ms || *p.expires_at_ms > now))
+          if (!best || !p.expires_at_ms || (best->expires_at_ms && *p.expires_at_ms > *best->expires_at_ms)) best = &p;
+      return best;
+    };
+    // What the store's reevaluation does to every live flow: gone without an active policy or its gateway.
+    auto prune = [&] {
+      for (auto it = flows.begin(); it != flows.end();) {
+        const bool gateway_exists = std::any_of(gateways.begin(), gateways.end(), [&](const gateway& g) { return g.id == it->second; });
+        it = (!active(it->first.second) || !gateway_exists) ? flows.erase(it) : std::next(it);
+      }
+    };
+
+    for (int step = 0; step < 300; ++step) {
+      CAPTURE(step);
+      switch (pick(7)) {
+        case 0:
+        case 1: {  // a client asks for a resource; the portal grants it through one of the gateways
+          const auto& c = clients[pick(clients.size())];
+          const auto& r = resources[pick(resources.size())];
+          const auto& g = gateways[pick(gateways.size())];
+          const auto* p = active(r.id);
+          if (!p) break;
+          auto f = a.db.record_flow({c.id, g.id, r.id, p->id, p->expires_at_ms}, now);
+          REQUIRE(f);
+          flows[{c.id, r.id}] = g.id;
+          break;
+        }
+        case 2: {  // an administrator revokes one flow
+          auto live = a.db.list_flows();
+          REQUIRE(live);
+          if (live->empty()) break;
+          const auto f = (*live)[pick(live->size())];
+          REQUIRE(a.db.delete_flow(f.id));
+          flows.erase({f.client_id, f.resource_id});
+          break;
+        }
+        case 3: {  // a policy is added, one in two expiring within a few seconds
+          const auto& r = resources[pick(resources.size())];
+          std::optional<std::int64_t> expires;
+          if (pick(2) == 0) expires = now + 1 + static_cast<std::int64_t>(pick(5000));
+          auto p = a.db.create_policy({a.engineering.id, r.id, expires, "model"}, now);
+          REQUIRE(p);
+          policies.push_back({p->id, r.id, expires});
+          break;
+        }
+        case 4: {  // a policy is deleted
+          if (policies.empty()) break;
+          const auto i = pick(policies.size());
+          REQUIRE(a.db.delete_policy(policies[i].id, now));
+          policies.erase(policies.begin() + static_cast<std::ptrdiff_t>(i));
+          prune();
+          break;
+        }
+        case 5: {  // time passes; the portal's expiry timer reevaluates
+          now += static_cast<std::int64_t>(pick(3000));
+          REQUIRE(a.db.reevaluate_flows(now));
+          prune();
+          break;
+        }
+        case 6: {  // a gateway is deleted (one in four steps of this kind) and another enrolled in its place
+          if (pick(4) != 0) break;
+          const auto i = pick(gateways.size());
+          REQUIRE(a.db.delete_gateway(gateways[i].id, now));
+          gateways[i] = a.db.create_gateway(a.office.id, "office-" + std::to_string(next_gateway++))->gateway;
+          prune();
+          break;
+        }
+      }
+      // The store agrees with the model, and so does what each gateway would be given at a restart.
+      auto live = a.db.list_flows();
+      REQUIRE(live);
+      std::map<std::pair<std::string, std::string>, std::string> stored;
+      for (const auto& f : *live) {
+        CHECK_MESSAGE(stored.emplace(std::pair{f.client_id, f.resource_id}, f.gateway_id).second,
+                      "two flows for one client and resource");
+      }
+      REQUIRE(stored == flows);
+      for (const auto& g : gateways) {
+        std::size_t expected = 0, given = 0;
+        for (const auto& [key, gw] : flows) expected += gw == g.id;
+        for (const auto& f : *live) given += f.gateway_id == g.id;
+        CHECK(given == expected);
+      }
+    }
   }
 }
