@@ -30,6 +30,7 @@ bench: build
 	@$(BUILD)/tests/bench_seal_open
 	@tests/bench/tunnel_bench.sh $(BUILD)/apps/firebreak
 	@tests/bench/portal_bench.sh $(BUILD)/apps/firebreak
+	@tests/bench/flood_bench.sh $(BUILD)/apps/firebreak
 	@tests/bench/connection_bench.sh $(BUILD)
 	@tests/bench/access_bench.sh $(BUILD)
 	@$(BUILD)/tests/bench_goodbye
