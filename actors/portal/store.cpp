@@ -623,6 +623,21 @@ struct store::impl {
                            std::move(*memberships)};
   }
 
+  /// One key, one peer across kinds: a client holding a gateway's key could pass for that gateway
+  /// towards other clients, and the other way round. A conflict when the other kind's table has `key`.
+  std::optional<store_error> key_held_by_other_kind(std::string_view doing, bool other_is_clients,
+                                                    std::string_view key) {
+    auto held = exists(doing,
+                       other_is_clients ? "SELECT 1 FROM clients WHERE public_key = ?1"
+                                        : "SELECT 1 FROM gateways WHERE public_key = ?1",
+                       key);
+    if (!held) return held.error();
+    if (*held)
+      return failure(error_code::conflict,
+                     std::string(other_is_clients ? "a client" : "a gateway") + " uses this public key already");
+    return std::nullopt;
+  }
+
   result<bool> exists(std::string_view doing, std::string_view sql, std::string_view id) {
     auto r = row(doing, sql, read_integer, id);
     if (!r) return r.error();
@@ -820,11 +835,7 @@ result<flow_changes> store::delete_gateway(std::string_view id, std::int64_t now
 
 result<gateway> store::set_gateway_public_key(std::string_view id, std::string_view public_key) {
   if (auto bad = check_public_key(public_key)) return *bad;
-  // One key, one peer: a client's key on a gateway would let the gateway be confused with it.
-  auto clients_key = impl_->exists("setting a gateway's public key", "SELECT 1 FROM clients WHERE public_key = ?1",
-                                   public_key);
-  if (!clients_key) return clients_key.error();
-  if (*clients_key) return failure(error_code::conflict, "a client uses this public key already");
+  if (auto taken = impl_->key_held_by_other_kind("setting a gateway's public key", true, public_key)) return *taken;
   auto r = impl_->run("setting a gateway's public key", "UPDATE gateways SET public_key = ?1 WHERE id = ?2",
                       public_key, id);
   if (!r) return conflict_as(r.error(), "another gateway uses this public key already");
@@ -941,11 +952,8 @@ result<client_with_token> store::create_client(std::string_view user_id, std::st
   auto user_exists = impl_->exists(doing, "SELECT 1 FROM users WHERE id = ?1", user_id);
   if (!user_exists) return user_exists.error();
   if (!*user_exists) return failure(error_code::invalid, "no user with id " + shown(user_id));
-  if (!public_key.empty()) {
-    auto gateways_key = impl_->exists(doing, "SELECT 1 FROM gateways WHERE public_key = ?1", public_key);
-    if (!gateways_key) return gateways_key.error();
-    if (*gateways_key) return failure(error_code::conflict, "a gateway uses this public key already");
-  }
+  if (!public_key.empty())
+    if (auto taken = impl_->key_held_by_other_kind(doing, false, public_key)) return *taken;
   auto addresses = impl_->allocate_addresses();
   if (!addresses) return addresses.error();
 
@@ -988,11 +996,7 @@ result<flow_changes> store::set_client_disabled(std::string_view id, bool disabl
 
 result<client> store::set_client_public_key(std::string_view id, std::string_view public_key) {
   if (auto bad = check_public_key(public_key)) return *bad;
-  // A client holding a gateway's key could pass for that gateway towards other clients.
-  auto gateways_key = impl_->exists("setting a client's public key", "SELECT 1 FROM gateways WHERE public_key = ?1",
-                                    public_key);
-  if (!gateways_key) return gateways_key.error();
-  if (*gateways_key) return failure(error_code::conflict, "a gateway uses this public key already");
+  if (auto taken = impl_->key_held_by_other_kind("setting a client's public key", false, public_key)) return *taken;
   auto r = impl_->run("setting a client's public key", "UPDATE clients SET public_key = ?1 WHERE id = ?2",
                       public_key, id);
   if (!r) return conflict_as(r.error(), "another client uses this public key already");

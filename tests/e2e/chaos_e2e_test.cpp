@@ -14,11 +14,6 @@ using namespace firebreak::test::daemons;
 
 namespace {
 
-int goodbyes_heard(const topology& t) {
-  const auto s = status_of_socket(t.dir / "client.sock");
-  return s.contains("goodbyes") ? s.at("goodbyes").value("received", -1) : -1;
-}
-
 /// The client's portal link as its status shows it: "joined", "connecting", ...
 std::string portal_state(const topology& t) {
   const auto s = status_of_socket(t.dir / "client.sock");

@@ -391,6 +391,12 @@ inline json status_of_socket(const std::filesystem::path& path) {
   return j.is_discarded() ? json{} : j;
 }
 
+/// How many goodbyes the laptop's client has received; -1 when its status does not say.
+inline int goodbyes_heard(const topology& t) {
+  const auto s = status_of_socket(t.dir / "client.sock");
+  return s.contains("goodbyes") ? s.at("goodbyes").value("received", -1) : -1;
+}
+
 inline std::vector<json> live_connections(const json& status) {
   std::vector<json> out;
   if (!status.contains("connections")) return out;
@@ -442,11 +448,7 @@ struct two_gateway_site {
     REQUIRE_MESSAGE(wait_until([&] { return browsing.successes_since(settled) >= 3; }, 30s), client.log());
     auto& stopping = serving();
     const auto from = stopping.id(t);
-    auto goodbyes_heard = [&] {
-      const auto s = status_of_socket(t.dir / "client.sock");
-      return s.contains("goodbyes") ? s.at("goodbyes").value("received", -1) : -1;
-    };
-    const int heard_before = goodbyes_heard();
+    const int heard_before = goodbyes_heard(t);
     REQUIRE(heard_before >= 0);
     const auto t0 = std::chrono::steady_clock::now();
     ::kill(stopping.proc->pid(), SIGTERM);
@@ -459,7 +461,7 @@ struct two_gateway_site {
     CHECK(now_through != from);
     CHECK_FALSE(now_through.empty());
     // What brought the client over: the stopping gateway's goodbye, or (without one) its own timeout.
-    CHECK(goodbyes_heard() == heard_before + (stopping.goodbye ? 1 : 0));
+    CHECK(goodbyes_heard(t) == heard_before + (stopping.goodbye ? 1 : 0));
     stopping.start(t, std::move(restart_extra));
     REQUIRE(wait_until([&] { return joined(*stopping.proc); }, 20s));
     return took;
