@@ -244,3 +244,121 @@ TEST_CASE("wireguard-go initiates to our engine" * doctest::skip(no_firebreak_bi
   CHECK(initiator.latest_handshake() > 0);
   check_clean_shutdown(initiator, responder);
 }
+
+// ---- a handshake flood (the `chaos` label runs these; the interop label leaves them out) ----------
+//
+//   10.98.0.1/24  [attacker ns] ====== veth ====== [right ns]  10.98.0.2/24
+//
+// The attacker sends 2,000 initiations a second with a valid mac1 to our responder on the right; the
+// legitimate initiator on the left must still connect, through the cookie the responder hands it.
+
+namespace {
+
+/// The flood script, running in its own namespace against the responder's port.
+struct flood {
+  network_namespace attacker;
+  veth_link wire;
+  process flooder;
+
+  flood(const topology& t, const network_namespace& target)
+      : wire{attacker, "10.98.0.1/24", target, "10.98.0.2/24"},
+        flooder(attacker,
+                {"python3", FIREBREAK_HANDSHAKE_FLOOD, "--to", "10.98.0.2:" + std::to_string(topology::port),
+                 "--public-key", t.right_keys.public_key, "--rate", "2000"},
+                t.dir / "flood.log") {}
+
+  /// The latest "sent N cookie_replies M" line the flood printed, as {N, M}; {-1, -1} before the first.
+  [[nodiscard]] std::pair<long, long> counts() const {
+    static const std::regex line(R"(sent (\d+) cookie_replies (\d+))");
+    const auto log = flooder.log();
+    std::pair<long, long> latest{-1, -1};
+    for (std::sregex_iterator it(log.begin(), log.end(), line), end; it != end; ++it)
+      latest = {std::stol((*it)[1].str()), std::stol((*it)[2].str())};
+    return latest;
+  }
+};
+
+/// Asks our daemon for its status (SIGUSR1) and returns its count of drops for `reason`, 0 when it
+/// reports none. The report ends with its "dropped: ..." line.
+long dropped(firebreak_peer& peer, const std::string& reason) {
+  const auto before = peer.log().size();
+  ::kill(peer.daemon().pid(), SIGUSR1);
+  static const std::regex drops_line(R"(  dropped: ([^\n]*)\n)");
+  std::smatch m;
+  std::string report;
+  const bool reported = wait_until(
+      [&] {
+        report = peer.log().substr(before);
+        return std::regex_search(report, m, drops_line);
+      },
+      10s);
+  REQUIRE_MESSAGE(reported, "no status report after SIGUSR1; log: " << peer.log());
+  const std::string drops = m[1].str();
+  const std::regex count("\\b" + reason + R"( (\d+))");
+  std::smatch c;
+  return std::regex_search(drops, c, count) ? std::stol(c[1].str()) : 0;
+}
+
+/// The assertions both flood cases share, once the responder runs under the flood and the
+/// initiator has been started.
+void check_connects_through_flood(topology& t, firebreak_peer& responder, flood& f) {
+  // The tunnel comes up in spite of the flood; the initiator's first attempt gets a cookie and its
+  // retry (REKEY_TIMEOUT, 5 s later) carries mac2, so allow several retries.
+  REQUIRE(wait_until([&] { return run(t.left, "ping -c 1 -W 1 10.100.0.2", 5s).ok(); }, 60s, 100ms));
+  auto stats = ping(t.left, "10.100.0.2", 100);
+  INFO("ping output: " << stats.output);
+  CHECK(stats.received == 100);
+
+  // The flood stops first: every cookie reply it counted was then sent before the responder counts.
+  REQUIRE(f.flooder.terminate() == 0);
+  const auto [sent, replies] = f.counts();
+  const long cookies = dropped(responder, "cookie_required");
+  const long failed = dropped(responder, "handshake_failed");
+  MESSAGE("flood sent " << sent << ", cookie replies " << replies << "; responder dropped: cookie_required "
+                        << cookies << ", handshake_failed " << failed);
+  // Most of the flood was answered with a cookie reply, which costs no Diffie-Hellman; only what
+  // came before the load was noticed reached the handshake and failed there.
+  CHECK(replies > sent / 2);
+  CHECK(cookies >= replies);
+  CHECK(failed < cookies / 4);
+}
+
+}  // namespace
+
+TEST_CASE("handshake flood: wireguard-go still connects to our engine" * doctest::skip(no_firebreak_binary)) {
+  if (!ready_to_run()) return;
+  REQUIRE_MESSAGE(missing_tools({"python3"}).empty(), missing_tools({"python3"}));
+  const auto binary = existing_firebreak_binary();
+
+  topology t;
+  firebreak_peer responder(t.right, binary, unique_interface_name("fbr"), t.right_settings(), t.dir);
+  flood f(t, t.right);
+  INFO("responder (firebreak) log: " << responder.log());
+  INFO("flood log: " << f.flooder.log());
+  // Cookie mode is on once cookie replies come back to the attacker.
+  REQUIRE(wait_until([&] { return f.counts().second > 0; }, 30s));
+
+  wireguard_go_peer initiator(t.left, unique_interface_name("wgi"), t.left_settings(), t.dir);
+  INFO("initiator (wireguard-go) log: " << initiator.log());
+  check_connects_through_flood(t, responder, f);
+  CHECK(initiator.latest_handshake() > 0);
+  check_clean_shutdown(initiator, responder);
+}
+
+TEST_CASE("handshake flood: our engine still connects to our engine" * doctest::skip(no_firebreak_binary)) {
+  if (!ready_to_run()) return;
+  REQUIRE_MESSAGE(missing_tools({"python3"}).empty(), missing_tools({"python3"}));
+  const auto binary = existing_firebreak_binary();
+
+  topology t;
+  firebreak_peer responder(t.right, binary, unique_interface_name("fbr"), t.right_settings(), t.dir);
+  flood f(t, t.right);
+  INFO("responder (firebreak) log: " << responder.log());
+  INFO("flood log: " << f.flooder.log());
+  REQUIRE(wait_until([&] { return f.counts().second > 0; }, 30s));
+
+  firebreak_peer initiator(t.left, binary, unique_interface_name("fbi"), t.left_settings(), t.dir);
+  INFO("initiator (firebreak) log: " << initiator.log());
+  check_connects_through_flood(t, responder, f);
+  check_clean_shutdown(initiator, responder);
+}

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
+#include <string>
 
 namespace firebreak::tunnel {
 
@@ -186,9 +187,13 @@ void tunnel_loop::log_status(wireguard::instant now) const {
                s->remote_endpoint ? s->remote_endpoint->to_string() : "(unknown)", handshake, s->handshakes,
                s->rx_bytes, s->tx_bytes);
   }
+  // One line, always the report's last: "dropped: none" or "dropped: cookie_required 812, replayed 3".
+  std::string drops;
   for (std::size_t i = 0; i < engine_.drops().size(); ++i)
     if (engine_.drops()[i] > 0)
-      log_->info("  dropped {}: {}", wireguard::to_string(static_cast<wireguard::drop_reason>(i)), engine_.drops()[i]);
+      drops += (drops.empty() ? "" : ", ") + std::string(wireguard::to_string(static_cast<wireguard::drop_reason>(i))) +
+               " " + std::to_string(engine_.drops()[i]);
+  log_->info("  dropped: {}", drops.empty() ? "none" : drops);
 }
 
 }  // namespace firebreak::tunnel
