@@ -232,7 +232,9 @@ std::optional<std::string> portal_node::start() {
   ss.relay_credential_lifetime = im.config.relay_credential_lifetime;
   if (!im.config.relays.empty()) im.config.sessions.relay_refresh = im.config.relay_credential_lifetime / 2;
   im.store = spawn_store_actor(*im.system, std::move(db), rng, ss);
-  im.presence = im.system->spawn(presence_actor);
+  // The logger is passed in (no zero-argument spawn: CAF 0.17.6 binds a reference through a null
+  // pointer for those, which UndefinedBehaviorSanitizer rightly reports).
+  im.presence = im.system->spawn(presence_actor, portal_logger());
   im.coordinator = im.system->spawn(flow_coordinator, im.store, im.presence, rng, im.config.flows);
   caf::anon_send(im.store, set_coordinator_atom::value, im.coordinator);
 

@@ -1,5 +1,4 @@
 #include "actors/portal/presence.hpp"
-#include "actors/portal/logger.hpp"
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -8,12 +7,12 @@ namespace firebreak::portal {
 
 using namespace messages;
 
-caf::behavior presence_actor(caf::stateful_actor<presence_state>* self) {
-  self->set_down_handler([=](caf::down_msg& down) {
+caf::behavior presence_actor(caf::stateful_actor<presence_state>* self, std::shared_ptr<spdlog::logger> log) {
+  self->set_down_handler([self, log](caf::down_msg& down) {
     for (auto* table : {&self->state.gateways, &self->state.clients}) {
       for (auto it = table->begin(); it != table->end();) {
         if (it->second.session.address() == down.source) {
-          portal_logger()->info("{} {} ({}) is offline",
+          log->info("{} {} ({}) is offline",
                                       it->second.who.kind == peer_kind::gateway ? "gateway" : "client",
                                       it->second.who.id, it->second.who.name);
           it = table->erase(it);
@@ -33,7 +32,7 @@ caf::behavior presence_actor(caf::stateful_actor<presence_state>* self) {
         }
         self->monitor(joined.session);
         table[joined.who.id] = presence_state::online_peer{joined.who, joined.session};
-        portal_logger()->info("{} {} ({}) is online", joined.who.kind == peer_kind::gateway ? "gateway" : "client",
+        log->info("{} {} ({}) is online", joined.who.kind == peer_kind::gateway ? "gateway" : "client",
                                     joined.who.id, joined.who.name);
       },
       [=](stats_atom) {

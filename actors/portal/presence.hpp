@@ -12,9 +12,11 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 
 #include <caf/all.hpp>
+#include <spdlog/logger.h>
 
 #include "messages/portal_messages.hpp"
 
@@ -30,6 +32,7 @@ struct presence_state {
   static inline const char* name = "presence";
 };
 
-caf::behavior presence_actor(caf::stateful_actor<presence_state>* self);
+/// `log` is where online and offline are reported.
+caf::behavior presence_actor(caf::stateful_actor<presence_state>* self, std::shared_ptr<spdlog::logger> log);
 
 }  // namespace firebreak::portal

@@ -202,11 +202,14 @@ caf::result<flow_context> context_for(store_self* self, const std::string& clien
 caf::actor spawn_store_actor(caf::actor_system& sys, store opened, std::shared_ptr<wireguard::random_source> rng,
                              store_settings settings) {
   auto shared_db = std::make_shared<store>(std::move(opened));
-  return sys.spawn([shared_db, rng, settings](store_self* self) mutable -> caf::behavior {
+  // What the actor starts from goes in as spawn arguments, not captures: CAF 0.17.6 binds a reference
+  // through a null pointer when spawning a function without arguments (UBSan reports it).
+  auto init = [](store_self* self, std::shared_ptr<store> opened_db, std::shared_ptr<wireguard::random_source> random,
+                 store_settings initial) -> caf::behavior {
     // The actor's state owns the store (and the randomness it draws from) from here on.
-    self->state.db = std::make_unique<store>(std::move(*shared_db));
-    self->state.rng = rng;
-    self->state.settings = std::move(settings);
+    self->state.db = std::make_unique<store>(std::move(*opened_db));
+    self->state.rng = std::move(random);
+    self->state.settings = std::move(initial);
     self->set_down_handler([=](const caf::down_msg& down) {
       self->state.watched.erase(down.source);
       self->state.watched_gateways.erase(down.source);
@@ -308,7 +311,8 @@ caf::actor spawn_store_actor(caf::actor_system& sys, store opened, std::shared_p
           return response;
         },
     };
-  });
+  };
+  return sys.spawn(init, std::move(shared_db), std::move(rng), std::move(settings));
 }
 
 }  // namespace firebreak::portal
